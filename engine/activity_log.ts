@@ -1,0 +1,133 @@
+/**
+ * The owner's side of the activity log (design rule 4, DRBD's activity log
+ * kept in Raft instead of on the owner's disk, so it survives the owner):
+ * before the first write to a block, the block is recorded as active in the
+ * metadata; a block leaves the log only when no write to it is in flight, its
+ * writes are flushed on every copy, and it has been idle for a while. After a
+ * crash of the owner, the next owner reconciles exactly the active blocks.
+ *
+ * Also tracks which blocks were written since the last flush (the dirty set),
+ * which the flush path and the retire rule both need.
+ *
+ * @module
+ */
+
+import { assert } from "../base/assert.ts";
+import type { Clock } from "../base/clock.ts";
+import type { MetaStore } from "../meta/mod.ts";
+import { SerialBatcher } from "./serial_batcher.ts";
+
+/** Most blocks retired in one command. */
+export const RETIRE_BATCH_MAX = 4096;
+
+/** Options of an {@link ActivityLog}. */
+export interface ActivityLogOptions {
+  readonly meta: MetaStore;
+  readonly imageName: string;
+  readonly epoch: number;
+  readonly clock: Clock;
+  /** A block must be idle this long before it may leave the log. */
+  readonly idleMs: number;
+}
+
+/** One owned image's activity log and dirty tracking. */
+export class ActivityLog {
+  readonly #options: ActivityLogOptions;
+  readonly #activations: SerialBatcher<number>;
+  readonly #inflight = new Map<number, number>();
+  readonly #lastWriteMs = new Map<number, number>();
+  #dirty = new Set<number>();
+  #flushing = new Set<number>();
+
+  constructor(options: ActivityLogOptions) {
+    this.#options = options;
+    this.#activations = new SerialBatcher((blocks) =>
+      options.meta.propose({
+        type: "activity.add",
+        name: options.imageName,
+        epoch: options.epoch,
+        blocks: [...new Set(blocks)],
+      }).then(() => undefined)
+    );
+  }
+
+  #active(): ReadonlyMap<number, number> {
+    return this.#options.meta.state().images.get(this.#options.imageName)?.activity ?? new Map();
+  }
+
+  /** Blocks among `blocks` not yet in the committed log. */
+  inactive(blocks: readonly number[]): number[] {
+    const active = this.#active();
+    return blocks.filter((block) => !active.has(block));
+  }
+
+  /** Records `blocks` as active and resolves once that is committed. */
+  async activate(blocks: readonly number[]): Promise<void> {
+    await Promise.all(blocks.map((block) => this.#activations.submit(block)));
+  }
+
+  /** A write to `block` starts. */
+  writeStarted(block: number): void {
+    this.#inflight.set(block, (this.#inflight.get(block) ?? 0) + 1);
+  }
+
+  /** A write to `block` ended (acknowledged or not: either way it may have landed). */
+  writeEnded(block: number): void {
+    const count = this.#inflight.get(block);
+    assert(count !== undefined && count > 0, "writeEnded without writeStarted");
+    if (count === 1) this.#inflight.delete(block);
+    else this.#inflight.set(block, count - 1);
+    this.#dirty.add(block);
+    this.#lastWriteMs.set(block, this.#options.clock.monotonicMs());
+  }
+
+  /** Whether any write ended since the last successful flush. */
+  get hasDirty(): boolean {
+    return this.#dirty.size > 0;
+  }
+
+  /** Starts a flush: returns the blocks it covers (writes completed so far). */
+  beginFlush(): ReadonlySet<number> {
+    const covered = this.#dirty;
+    for (const block of covered) this.#flushing.add(block);
+    this.#dirty = new Set();
+    return covered;
+  }
+
+  /** Ends a flush of `covered`; on failure those blocks stay dirty. */
+  endFlush(covered: ReadonlySet<number>, succeeded: boolean): void {
+    for (const block of covered) {
+      this.#flushing.delete(block);
+      if (!succeeded) this.#dirty.add(block);
+    }
+  }
+
+  /** Active blocks that may leave the log now. */
+  retirable(): number[] {
+    const now = this.#options.clock.monotonicMs();
+    const blocks: number[] = [];
+    for (const block of this.#active().keys()) {
+      if (blocks.length >= RETIRE_BATCH_MAX) break;
+      if (this.#inflight.has(block) || this.#dirty.has(block) || this.#flushing.has(block)) {
+        continue;
+      }
+      if (now - (this.#lastWriteMs.get(block) ?? -Infinity) < this.#options.idleMs) continue;
+      blocks.push(block);
+    }
+    return blocks;
+  }
+
+  /** Retires what may go; returns how many blocks left the log. */
+  async retire(): Promise<number> {
+    const blocks = this.retirable();
+    if (blocks.length === 0) return 0;
+    await this.#options.meta.propose({
+      type: "activity.retire",
+      name: this.#options.imageName,
+      epoch: this.#options.epoch,
+      blocks,
+    });
+    for (const block of blocks) this.#lastWriteMs.delete(block);
+    return blocks.length;
+  }
+}

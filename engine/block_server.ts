@@ -1,0 +1,246 @@
+/**
+ * The server side of every block operation on this node (design rule 7:
+ * everything a node serves is validated). Each request names an image uid, an
+ * epoch, a block, an offset and a length; the server checks the image is in
+ * its metadata view, that this node is a location of the block (and holds it
+ * in sync, for reads), the bounds, and the epoch against the fence it
+ * persists per image — a request older than the fence is refused with
+ * STALE_EPOCH, a newer one raises the fence durably before it is served.
+ *
+ * Reads and writes are synchronous positional I/O once the image's fence is
+ * cached, so the owner's own copy costs no event-loop hop.
+ *
+ * @module
+ */
+
+import { UkaiError } from "../base/errors.ts";
+import type { Logger } from "../base/log.ts";
+import { BlockStatus, type ImageRecord, imageStoreKey, type MetaStore } from "../meta/mod.ts";
+import type { BlockExtent, BlockStore, ImageBlocks } from "../store/mod.ts";
+import type { BlockHeader } from "./block_protocol.ts";
+import { ImageIndex } from "./image_index.ts";
+
+/** What a request needs of the block: held at all, or held in sync. */
+type Need = "held" | "inSync";
+
+/** An exported block: its data extents and their bytes back to back. */
+export interface BlockExport {
+  readonly extents: readonly BlockExtent[];
+  readonly data: Uint8Array;
+}
+
+/** Fetches a block's export from another node (for a pull). */
+export type ExportFetcher = (source: string, header: BlockHeader) => Promise<BlockExport>;
+
+/** Options of a {@link BlockServer}. */
+export interface BlockServerOptions {
+  readonly nodeId: string;
+  readonly meta: MetaStore;
+  readonly store: BlockStore;
+  readonly logger: Logger;
+}
+
+interface Fence {
+  epoch: number;
+  /** A load or raise of the persisted epoch in progress. */
+  busy: Promise<void> | null;
+}
+
+/** Serves block requests for the copies this node holds. */
+export class BlockServer {
+  readonly #options: BlockServerOptions;
+  readonly #images: ImageIndex;
+  readonly #fences = new Map<number, Fence>();
+
+  constructor(options: BlockServerOptions) {
+    this.#options = options;
+    this.#images = new ImageIndex(options.meta);
+  }
+
+  /** The store handle of `image` on this node. */
+  blocksOf(image: ImageRecord): ImageBlocks {
+    return this.#options.store.image(imageStoreKey(image.name, image.uid), image.blockSize);
+  }
+
+  #image(uid: number): ImageRecord {
+    const image = this.#images.byUid(uid);
+    if (image === undefined) {
+      throw new UkaiError("IMAGE_NOT_FOUND", `No image with uid ${uid} is known on this node`);
+    }
+    return image;
+  }
+
+  #checkTarget(image: ImageRecord, header: BlockHeader, need: Need): void {
+    if (header.block >= image.blockCount) {
+      throw new UkaiError(
+        "INVALID_ARGUMENT",
+        `Block ${header.block} is outside image "${image.name}" (${image.blockCount} blocks)`,
+      );
+    }
+    if (header.offset + header.length > image.blockSize) {
+      throw new UkaiError(
+        "INVALID_ARGUMENT",
+        `Range ${header.offset}+${header.length} is outside a block of ${image.blockSize} bytes`,
+      );
+    }
+    const status = image.statusOf(this.#options.nodeId, header.block);
+    if (status === BlockStatus.absent || (need === "inSync" && status !== BlockStatus.inSync)) {
+      throw new UkaiError(
+        "NOT_A_LOCATION",
+        `Node "${this.#options.nodeId}" holds no ${
+          need === "inSync" ? "in-sync " : ""
+        }copy of block ${header.block} of image "${image.name}"`,
+      );
+    }
+  }
+
+  /**
+   * Admits a request by epoch. Returns null when admitted at once, or a
+   * promise when the persisted fence must first be loaded or raised.
+   */
+  #admit(image: ImageRecord, epoch: number): Promise<void> | null {
+    const fence = this.#fences.get(image.uid);
+    if (fence !== undefined && fence.busy === null) {
+      const floor = Math.max(fence.epoch, image.epoch);
+      if (epoch < floor) throw this.#stale(image, epoch, floor);
+      if (epoch === fence.epoch) return null;
+    }
+    return this.#admitSlowly(image, epoch);
+  }
+
+  async #admitSlowly(image: ImageRecord, epoch: number): Promise<void> {
+    let fence = this.#fences.get(image.uid);
+    if (fence === undefined) {
+      fence = { epoch: -1, busy: null };
+      this.#fences.set(image.uid, fence);
+      const loaded = fence;
+      fence.busy = this.blocksOf(image).readFence().then((stored) => {
+        loaded.epoch = stored ?? 0;
+      }).finally(() => (loaded.busy = null));
+    }
+    while (fence.busy !== null) await fence.busy;
+    const floor = Math.max(fence.epoch, image.epoch);
+    if (epoch < floor) throw this.#stale(image, epoch, floor);
+    if (epoch > fence.epoch) {
+      const raised = fence;
+      raised.busy = this.blocksOf(image).writeFence(epoch).then(() => {
+        raised.epoch = Math.max(raised.epoch, epoch);
+        this.#options.logger.info("fence raised", { image: image.name, epoch });
+      }).finally(() => (raised.busy = null));
+      await raised.busy;
+    }
+  }
+
+  #stale(image: ImageRecord, epoch: number, floor: number): UkaiError {
+    return new UkaiError(
+      "STALE_EPOCH",
+      `Image "${image.name}" is fenced at epoch ${floor}; the request carries epoch ${epoch}`,
+    );
+  }
+
+  /** Runs `work` once `header` is admitted, synchronously when possible. */
+  #serve<T>(header: BlockHeader, need: Need, work: (image: ImageRecord) => T): T | Promise<T> {
+    const image = this.#image(header.uid);
+    this.#checkTarget(image, header, need);
+    const waiting = this.#admit(image, header.epoch);
+    if (waiting === null) return work(image);
+    return waiting.then(() => {
+      const current = this.#image(header.uid);
+      this.#checkTarget(current, header, need);
+      return work(current);
+    });
+  }
+
+  /** Reads `header.length` bytes of an in-sync copy into `target` (or a new buffer). */
+  read(
+    header: BlockHeader,
+    target = new Uint8Array(header.length),
+  ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
+    return this.#serve(header, "inSync", (image) => {
+      const view = target.subarray(0, header.length);
+      this.blocksOf(image).read(header.block, header.offset, view);
+      return view;
+    });
+  }
+
+  /** Writes `data` (header.length bytes, from a buffer or native memory) into this copy. */
+  write(
+    header: BlockHeader,
+    data: Uint8Array<ArrayBuffer> | Deno.PointerObject,
+  ): void | Promise<void> {
+    return this.#serve(header, "held", (image) => {
+      const blocks = this.blocksOf(image);
+      if (data instanceof Uint8Array) {
+        blocks.write(header.block, header.offset, data.subarray(0, header.length));
+      } else {
+        blocks.writeFromPointer(header.block, header.offset, data, header.length);
+      }
+    });
+  }
+
+  /** Discards (punches) a range of this copy; it reads as zeros afterwards. */
+  punch(header: BlockHeader): void | Promise<void> {
+    return this.#serve(header, "held", (image) => {
+      this.blocksOf(image).discard(header.block, header.offset, header.length);
+    });
+  }
+
+  /** Makes every write to this copy of the image durable. */
+  async flush(header: BlockHeader): Promise<void> {
+    const image = this.#image(header.uid);
+    await (this.#admit(image, header.epoch) ?? Promise.resolve());
+    await this.blocksOf(image).flush();
+  }
+
+  /** Raises this node's fence for the image to `header.epoch` (a takeover). */
+  async fence(header: BlockHeader): Promise<void> {
+    const image = this.#image(header.uid);
+    await (this.#admit(image, header.epoch) ?? Promise.resolve());
+  }
+
+  /** The whole block as data extents plus their bytes, for a pull by another copy. */
+  exportBlock(header: BlockHeader): BlockExport | Promise<BlockExport> {
+    return this.#serve(header, "inSync", (image) => {
+      const whole = new Uint8Array(image.blockSize);
+      const extents = this.blocksOf(image).readBlock(header.block, whole);
+      const size = extents.reduce((sum, extent) => sum + extent.byteLength, 0);
+      const data = new Uint8Array(size);
+      let at = 0;
+      for (const extent of extents) {
+        data.set(whole.subarray(extent.byteOffset, extent.byteOffset + extent.byteLength), at);
+        at += extent.byteLength;
+      }
+      return { extents, data };
+    });
+  }
+
+  /**
+   * Replaces this copy of a block with the in-sync copy at `source`: fetches
+   * its export, writes it atomically and durably (holes stay holes), and
+   * returns the bytes shipped. A wrong-size file here is quarantined first.
+   */
+  async pull(header: BlockHeader, source: string, fetchExport: ExportFetcher): Promise<number> {
+    const image = await this.#serve(header, "held", (found) => found);
+    const exported = await fetchExport(source, header);
+    const whole = new Uint8Array(image.blockSize);
+    let at = 0;
+    for (const extent of exported.extents) {
+      whole.set(exported.data.subarray(at, at + extent.byteLength), extent.byteOffset);
+      at += extent.byteLength;
+    }
+    const blocks = this.blocksOf(image);
+    try {
+      await blocks.writeBlock(header.block, whole, exported.extents);
+    } catch (error) {
+      if (!(error instanceof UkaiError) || error.code !== "BLOCK_FILE_CORRUPT") throw error;
+      const kept = await blocks.quarantine(header.block);
+      this.#options.logger.warn("wrong-size block file moved aside before resync", {
+        image: image.name,
+        block: header.block,
+        kept,
+      });
+      await blocks.writeBlock(header.block, whole, exported.extents);
+    }
+    return exported.data.length;
+  }
+}
