@@ -1,0 +1,123 @@
+/**
+ * Tests of the metadata group with real Raft nodes over TCP on loopback:
+ * bootstrap, join and promotion, proposals from any member, a leader crash,
+ * a restart from disk, and removal of the leader.
+ */
+
+import assert from "node:assert/strict";
+import { eventually, startTestNode, type TestNode } from "./_test_cluster.ts";
+
+async function threeNodes(root: string): Promise<TestNode[]> {
+  const n1 = await startTestNode("n1", `${root}/n1`);
+  await eventually(() => n1.cluster.node.leader === "n1", "n1 to lead");
+  const n2 = await startTestNode("n2", `${root}/n2`, { join: n1.transport.address });
+  const n3 = await startTestNode("n3", `${root}/n3`, { join: n1.transport.address });
+  await eventually(
+    () => n1.cluster.node.confState.voters.length === 3,
+    "both joiners to be promoted to voters",
+  );
+  return [n1, n2, n3];
+}
+
+function image(name: string, location = "n1") {
+  return {
+    type: "image.create" as const,
+    name,
+    size: 1 << 20,
+    blockSize: 1 << 16,
+    locations: [location],
+    hypervisors: [],
+    createdAtMs: 0,
+  };
+}
+
+Deno.test("three nodes form a group: joiners are promoted and proposals from any member apply everywhere", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  try {
+    const [n1, n2, n3] = nodes as [TestNode, TestNode, TestNode];
+    assert.deepEqual([...n3.cluster.meta.state().nodes.keys()].sort(), ["n1", "n2", "n3"]);
+    await n2.cluster.meta.propose(image("from-n2"));
+    await n3.cluster.meta.propose(image("from-n3"));
+    await assert.rejects(n1.cluster.meta.propose(image("from-n2")), { code: "IMAGE_EXISTS" });
+    for (const node of nodes) {
+      await node.cluster.meta.sync();
+      assert.deepEqual([...node.cluster.meta.state().images.keys()].sort(), ["from-n2", "from-n3"]);
+    }
+  } finally {
+    for (const node of nodes) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("the group survives the loss of its leader and a restarted node catches up from disk", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  const running = new Set(nodes);
+  try {
+    const leader = nodes.find((node) => node.cluster.node.leader === node.id) as TestNode;
+    await leader.cluster.meta.propose(image("before"));
+    await leader.stop();
+    running.delete(leader);
+    const survivors = [...running];
+    await eventually(
+      () => survivors.some((node) => node.cluster.node.leader === node.id),
+      "a new leader among the survivors",
+    );
+    for (let i = 0; i < 60; i++) await survivors[i % 2]!.cluster.meta.propose(image(`during-${i}`));
+    const port = Number(leader.transport.address.split(":")[1]);
+    const restarted = await startTestNode(leader.id, leader.folder, { port });
+    running.add(restarted);
+    await restarted.cluster.meta.sync();
+    const names = [...restarted.cluster.meta.state().images.keys()];
+    assert.equal(names.length, 61, "the restarted node has every committed command");
+    assert.ok(names.includes("before"));
+  } finally {
+    for (const node of running) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("removing the leader hands leadership over first and the rest keep committing", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  try {
+    const leader = nodes.find((node) => node.cluster.node.leader === node.id) as TestNode;
+    const other = nodes.find((node) => node !== leader) as TestNode;
+    await other.cluster.changeMembership({ op: "remove", id: leader.id, force: false });
+    await eventually(
+      () => !other.cluster.node.confState.voters.includes(leader.id),
+      "removal applied",
+    );
+    assert.equal(other.cluster.meta.state().nodes.has(leader.id), false);
+    await other.cluster.meta.propose(image("after-removal", other.id));
+    assert.ok(other.cluster.meta.state().images.has("after-removal"));
+  } finally {
+    for (const node of nodes) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("removing a voter is refused when the live voters left would not be a quorum", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  const running = new Set(nodes);
+  try {
+    const leader = nodes.find((node) => node.cluster.node.leader === node.id) as TestNode;
+    const [down, target] = nodes.filter((node) => node !== leader) as [TestNode, TestNode];
+    await down.stop();
+    running.delete(down);
+    await eventually(
+      () => leader.cluster.node.status().progress?.get(down.id)?.recentActive === false,
+      "the leader to notice the stopped node",
+    );
+    await assert.rejects(
+      leader.cluster.changeMembership({ op: "remove", id: target.id, force: false }),
+      { code: "NO_QUORUM" },
+    );
+    assert.ok(leader.cluster.node.confState.voters.includes(target.id), "nothing changed");
+  } finally {
+    for (const node of running) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
