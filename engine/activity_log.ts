@@ -102,9 +102,9 @@ export class ActivityLog {
     }
   }
 
-  /** Active blocks that may leave the log now. */
-  retirable(): number[] {
-    const now = this.#options.clock.monotonicMs();
+  /** Active blocks that may leave the log now (`ignoreIdle`: on release, skip the idle wait). */
+  retirable(ignoreIdle = false): number[] {
+    const now = ignoreIdle ? Infinity : this.#options.clock.monotonicMs();
     const blocks: number[] = [];
     for (const block of this.#active().keys()) {
       if (blocks.length >= RETIRE_BATCH_MAX) break;
@@ -118,8 +118,8 @@ export class ActivityLog {
   }
 
   /** Retires what may go; returns how many blocks left the log. */
-  async retire(): Promise<number> {
-    const blocks = this.retirable();
+  async retire(ignoreIdle = false): Promise<number> {
+    const blocks = this.retirable(ignoreIdle);
     if (blocks.length === 0) return 0;
     await this.#options.meta.propose({
       type: "activity.retire",

@@ -30,7 +30,11 @@ export interface BlockExport {
 }
 
 /** Fetches a block's export from another node (for a pull). */
-export type ExportFetcher = (source: string, header: BlockHeader) => Promise<BlockExport>;
+export type ExportFetcher = (
+  source: string,
+  header: BlockHeader,
+  blockSize: number,
+) => Promise<BlockExport>;
 
 /** Options of a {@link BlockServer}. */
 export interface BlockServerOptions {
@@ -221,7 +225,7 @@ export class BlockServer {
    */
   async pull(header: BlockHeader, source: string, fetchExport: ExportFetcher): Promise<number> {
     const image = await this.#serve(header, "held", (found) => found);
-    const exported = await fetchExport(source, header);
+    const exported = await fetchExport(source, header, image.blockSize);
     const whole = new Uint8Array(image.blockSize);
     let at = 0;
     for (const extent of exported.extents) {

@@ -34,6 +34,7 @@ export {
   ServerHandshake,
 } from "./handshake.ts";
 export { TRANSPORT_LIMITS_DEFAULT, type TransportLimits } from "./limits.ts";
+export { type DeliveryHook, MemoryNetwork, MemoryTransport } from "./memory_transport.ts";
 export { type NodeId, nodeIdInvalid } from "./node_id.ts";
 export {
   type AddressResolver,

@@ -1,0 +1,78 @@
+/**
+ * Exposes this node's block server to its peers: decodes each block request
+ * from the transport, checks the payload matches its header, calls the
+ * server, and encodes the answer. Malformed requests are refused with
+ * PROTOCOL and never reach the store.
+ *
+ * @module
+ */
+
+import { UkaiError } from "../base/errors.ts";
+import { checkNodeId } from "../meta/mod.ts";
+import type { Transport } from "../net/mod.ts";
+import {
+  BlockMessage,
+  decodeBlockHeader,
+  encodeExport,
+  encodeJson,
+  WRITE_FLAG_DURABLE,
+} from "./block_protocol.ts";
+import type { BlockServer } from "./block_server.ts";
+import type { Channels } from "./channels.ts";
+
+const EMPTY = new Uint8Array(0);
+
+function headerOnly(body: Uint8Array) {
+  const { header, rest } = decodeBlockHeader(body);
+  if (rest.length !== 0) {
+    throw new UkaiError("PROTOCOL", `Unexpected ${rest.length} bytes after a block header`);
+  }
+  return header;
+}
+
+/** Registers the block operations of `server` on `transport`. */
+export function registerBlockRoutes(
+  transport: Transport,
+  server: BlockServer,
+  channels: Channels,
+): void {
+  transport.handle(BlockMessage.read, async (_from, body) => await server.read(headerOnly(body)));
+  transport.handle(BlockMessage.write, async (_from, body) => {
+    const { header, rest } = decodeBlockHeader(body);
+    if (rest.length !== header.length) {
+      throw new UkaiError(
+        "PROTOCOL",
+        `Write of ${header.length} bytes carries ${rest.length} bytes of data`,
+      );
+    }
+    await server.write(header, rest as Uint8Array<ArrayBuffer>);
+    if ((header.flags & WRITE_FLAG_DURABLE) !== 0) await server.flush(header);
+    return EMPTY;
+  });
+  transport.handle(BlockMessage.punch, async (_from, body) => {
+    await server.punch(headerOnly(body));
+    return EMPTY;
+  });
+  transport.handle(BlockMessage.flush, async (_from, body) => {
+    await server.flush(headerOnly(body));
+    return EMPTY;
+  });
+  transport.handle(BlockMessage.fence, async (_from, body) => {
+    await server.fence(headerOnly(body));
+    return EMPTY;
+  });
+  transport.handle(BlockMessage.exportBlock, async (_from, body) => {
+    const exported = await server.exportBlock(headerOnly(body));
+    return encodeExport(exported.extents, exported.data);
+  });
+  transport.handle(BlockMessage.pull, async (_from, body) => {
+    const { header, rest } = decodeBlockHeader(body);
+    const source = checkNodeId(new TextDecoder().decode(rest));
+    const bytes = await server.pull(
+      header,
+      source,
+      (node, exportHeader, blockSize) => channels.to(node).exportBlock(exportHeader, blockSize),
+    );
+    return encodeJson({ bytes });
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * One way to reach every node's block server: `LocalChannel` calls this
+ * node's server directly (synchronous positional I/O, no copy from the FUSE
+ * buffer), `RemoteChannel` sends the block protocol over the peer transport.
+ * The data path only sees `BlockChannel`, so its logic is the same whichever
+ * node holds a copy.
+ *
+ * @module
+ */
+
+import { UkaiError } from "../base/errors.ts";
+import type { Transport } from "../net/mod.ts";
+import {
+  type BlockHeader,
+  BlockMessage,
+  decodeExport,
+  decodeJson,
+  encodeBlockHeader,
+} from "./block_protocol.ts";
+import type { BlockExport, BlockServer } from "./block_server.ts";
+
+/** Block operations on one node's copies. */
+export interface BlockChannel {
+  readonly node: string;
+  read(header: BlockHeader): Promise<Uint8Array>;
+  write(header: BlockHeader, data: Uint8Array<ArrayBuffer>): Promise<void>;
+  punch(header: BlockHeader): Promise<void>;
+  flush(header: BlockHeader): Promise<void>;
+  fence(header: BlockHeader): Promise<void>;
+  exportBlock(header: BlockHeader, blockSize: number): Promise<BlockExport>;
+  /** Asks the node to replace its copy with the in-sync copy at `source`; resolves to bytes shipped. */
+  pull(header: BlockHeader, source: string): Promise<number>;
+}
+
+/** Finds the channel to a node. */
+export interface Channels {
+  to(node: string): BlockChannel;
+}
+
+/** This node's own block server, called in-process. */
+export class LocalChannel implements BlockChannel {
+  constructor(
+    readonly node: string,
+    readonly server: BlockServer,
+    readonly channels: Channels,
+  ) {}
+
+  async read(header: BlockHeader): Promise<Uint8Array> {
+    return await this.server.read(header);
+  }
+
+  async write(header: BlockHeader, data: Uint8Array<ArrayBuffer>): Promise<void> {
+    await this.server.write(header, data);
+  }
+
+  async punch(header: BlockHeader): Promise<void> {
+    await this.server.punch(header);
+  }
+
+  flush(header: BlockHeader): Promise<void> {
+    return this.server.flush(header);
+  }
+
+  fence(header: BlockHeader): Promise<void> {
+    return this.server.fence(header);
+  }
+
+  async exportBlock(header: BlockHeader): Promise<BlockExport> {
+    return await this.server.exportBlock(header);
+  }
+
+  pull(header: BlockHeader, source: string): Promise<number> {
+    return this.server.pull(
+      header,
+      source,
+      (from, exportHeader, blockSize) =>
+        this.channels.to(from).exportBlock(exportHeader, blockSize),
+    );
+  }
+}
+
+/** Another node's block server, over the peer transport. */
+export class RemoteChannel implements BlockChannel {
+  constructor(
+    readonly node: string,
+    readonly transport: Transport,
+    readonly timeoutMs: number,
+  ) {}
+
+  #call(type: number, parts: Uint8Array | readonly Uint8Array[], timeoutMs = this.timeoutMs) {
+    return this.transport.request(this.node, type, parts, { timeoutMs });
+  }
+
+  async read(header: BlockHeader): Promise<Uint8Array> {
+    const data = await this.#call(BlockMessage.read, encodeBlockHeader(header));
+    if (data.length !== header.length) {
+      throw new UkaiError(
+        "PROTOCOL",
+        `Node "${this.node}" answered a read of ${header.length} bytes with ${data.length}`,
+      );
+    }
+    return data;
+  }
+
+  async write(header: BlockHeader, data: Uint8Array<ArrayBuffer>): Promise<void> {
+    await this.#call(BlockMessage.write, [encodeBlockHeader(header), data]);
+  }
+
+  async punch(header: BlockHeader): Promise<void> {
+    await this.#call(BlockMessage.punch, encodeBlockHeader(header));
+  }
+
+  async flush(header: BlockHeader): Promise<void> {
+    await this.#call(BlockMessage.flush, encodeBlockHeader(header));
+  }
+
+  async fence(header: BlockHeader): Promise<void> {
+    await this.#call(BlockMessage.fence, encodeBlockHeader(header));
+  }
+
+  async exportBlock(header: BlockHeader, blockSize: number): Promise<BlockExport> {
+    const body = await this.#call(BlockMessage.exportBlock, encodeBlockHeader(header));
+    return decodeExport(body, blockSize);
+  }
+
+  async pull(header: BlockHeader, source: string): Promise<number> {
+    const answer = decodeJson(
+      await this.#call(
+        BlockMessage.pull,
+        [encodeBlockHeader(header), new TextEncoder().encode(source)],
+        this.timeoutMs * 4,
+      ),
+    );
+    if (typeof answer.bytes !== "number") {
+      throw new UkaiError("PROTOCOL", `Node "${this.node}" answered a pull without a byte count`);
+    }
+    return answer.bytes;
+  }
+}

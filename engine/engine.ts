@@ -1,0 +1,544 @@
+/**
+ * The data-path engine of one node: what the FUSE filesystem and the control
+ * API call. It serves this node's copies to peers, does I/O on images as
+ * their owner (taking ownership on the first write), forwards reads to the
+ * owner when another node owns the image, runs resyncs, keeps block files in
+ * line with the metadata, and measures its peers. Background work happens in
+ * `tick()`, which the daemon calls every second (tests call it directly).
+ *
+ * @module
+ */
+
+import type { Clock } from "../base/clock.ts";
+import { describeError, UkaiError } from "../base/errors.ts";
+import type { Logger } from "../base/log.ts";
+import type { ImageRecord, MetaEvent, MetaStore, OwnerKind } from "../meta/mod.ts";
+import type { Transport } from "../net/mod.ts";
+import type { BlockStore } from "../store/mod.ts";
+import { registerBlockRoutes } from "./block_routes.ts";
+import { BlockServer } from "./block_server.ts";
+import { type BlockChannel, type Channels, LocalChannel, RemoteChannel } from "./channels.ts";
+import { Janitor } from "./janitor.ts";
+import { type OwnerCalls, registerOwnerRoutes, RemoteOwnerCalls } from "./owner_routes.ts";
+import { OwnerSession } from "./owner_session.ts";
+import { PeerHealth } from "./peer_health.ts";
+import { RateLimiter } from "./rate_limiter.ts";
+import { readRange } from "./reader.ts";
+import { ResyncRunner } from "./resync.ts";
+import { StatsRegistry, type TimedOperation } from "./stats.ts";
+import { takeOwnership } from "./takeover.ts";
+
+/** Tunables of the engine, with their defaults. */
+export interface EngineSettings {
+  /** Deadline of one block request to a peer. */
+  readonly ioTimeoutMs: number;
+  /** How long a graceful release may take before a takeover goes ahead. */
+  readonly releaseTimeoutMs: number;
+  /** How long a failing peer is skipped. */
+  readonly suspensionMs: number;
+  /** Background flush interval of dirty owned images. */
+  readonly flushIntervalMs: number;
+  /** How long a block stays in the activity log after its last write. */
+  readonly activityIdleMs: number;
+  /** Node-wide resync cap in bytes/s (0: unlimited). */
+  readonly resyncBytesPerSecond: number;
+}
+
+/** Defaults of {@link EngineSettings}. */
+export const ENGINE_DEFAULTS: EngineSettings = {
+  ioTimeoutMs: 5000,
+  releaseTimeoutMs: 3000,
+  suspensionMs: 10_000,
+  flushIntervalMs: 5000,
+  activityIdleMs: 5000,
+  resyncBytesPerSecond: 0,
+};
+
+/** What the engine is built from. */
+export interface EngineOptions {
+  readonly nodeId: string;
+  readonly meta: MetaStore;
+  readonly store: BlockStore;
+  readonly transport: Transport;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly settings?: Partial<EngineSettings>;
+}
+
+interface Owned {
+  readonly session: OwnerSession;
+  readonly resync: ResyncRunner;
+  readonly limiter: RateLimiter;
+}
+
+/** One node's data path. */
+export class Engine implements Channels {
+  readonly nodeId: string;
+  readonly health: PeerHealth;
+  readonly stats = new StatsRegistry();
+  readonly settings: EngineSettings;
+  readonly server: BlockServer;
+  readonly #options: EngineOptions;
+  readonly #channels = new Map<string, BlockChannel>();
+  readonly #owned = new Map<string, Owned>();
+  readonly #acquiring = new Map<string, Promise<Owned>>();
+  readonly #opens = new Map<string, number>();
+  readonly #nodeLimiter: RateLimiter;
+  readonly #janitor: Janitor;
+  readonly #owners: OwnerCalls;
+  #lastFlushMs = 0;
+  #unwatch: (() => void) | null = null;
+
+  constructor(options: EngineOptions) {
+    this.#options = options;
+    this.nodeId = options.nodeId;
+    this.settings = { ...ENGINE_DEFAULTS, ...options.settings };
+    this.health = new PeerHealth({
+      clock: options.clock,
+      suspensionMs: this.settings.suspensionMs,
+    });
+    this.server = new BlockServer({
+      nodeId: options.nodeId,
+      meta: options.meta,
+      store: options.store,
+      logger: options.logger,
+    });
+    this.#nodeLimiter = new RateLimiter(this.settings.resyncBytesPerSecond, options.clock);
+    this.#janitor = new Janitor({
+      nodeId: options.nodeId,
+      meta: options.meta,
+      store: options.store,
+      logger: options.logger.child("janitor"),
+    });
+    this.#owners = new RemoteOwnerCalls(options.transport, this.settings);
+  }
+
+  /** The channel to `node`'s block server. */
+  to(node: string): BlockChannel {
+    let channel = this.#channels.get(node);
+    if (channel === undefined) {
+      channel = node === this.nodeId
+        ? new LocalChannel(node, this.server, this)
+        : new RemoteChannel(node, this.#options.transport, this.settings.ioTimeoutMs);
+      this.#channels.set(node, channel);
+    }
+    return channel;
+  }
+
+  /**
+   * Registers the peer routes, watches the metadata, releases ownerships
+   * left by a previous run of this node, and cleans stale block files.
+   */
+  async start(): Promise<void> {
+    registerBlockRoutes(this.#options.transport, this.server, this);
+    registerOwnerRoutes(this.#options.transport, this);
+    this.#unwatch = this.#options.meta.watch((event) => this.#onMetaEvent(event));
+    await this.#options.meta.sync();
+    for (const image of this.#options.meta.state().images.values()) {
+      if (image.owner !== this.nodeId) continue;
+      await this.#options.meta.propose({
+        type: "owner.release",
+        name: image.name,
+        node: this.nodeId,
+        epoch: image.epoch,
+      }).catch((error) =>
+        this.#logger.warn("release of a stale ownership failed", {
+          image: image.name,
+          error: describeError(error),
+        })
+      );
+    }
+    await this.#janitor.collect();
+  }
+
+  /** Releases every owned image cleanly (flushing every copy) and stops background work. */
+  async stop(): Promise<void> {
+    this.#unwatch?.();
+    this.#unwatch = null;
+    await Promise.all([...this.#owned.keys()].map((name) => this.#release(name)));
+    await this.#janitor.settled();
+  }
+
+  get #logger(): Logger {
+    return this.#options.logger;
+  }
+
+  #image(name: string): ImageRecord {
+    return this.#options.meta.state().image(name);
+  }
+
+  // ---- ownership -------------------------------------------------------------
+
+  /** The session of `name` if this node owns it now. */
+  sessionOf(name: string): OwnerSession | undefined {
+    const owned = this.#owned.get(name);
+    if (owned === undefined) return undefined;
+    if (!owned.session.active) {
+      this.#drop(name, "session ended");
+      return undefined;
+    }
+    return owned.session;
+  }
+
+  /** Takes ownership of `name` here (a no-op when already owned), e.g. for a hand-over. */
+  async acquire(name: string, kind: OwnerKind = "io"): Promise<OwnerSession> {
+    const current = this.sessionOf(name);
+    if (current !== undefined && (current.kind === kind || kind === "resync")) return current;
+    let pending = this.#acquiring.get(name);
+    if (pending === undefined) {
+      pending = this.#takeover(name, kind).finally(() => this.#acquiring.delete(name));
+      this.#acquiring.set(name, pending);
+    }
+    return (await pending).session;
+  }
+
+  async #takeover(name: string, kind: OwnerKind): Promise<Owned> {
+    const previous = this.#owned.get(name);
+    if (previous !== undefined) {
+      await previous.session.release().catch(() => undefined);
+      await this.#drop(name, "replaced");
+    }
+    const { uid, epoch } = await takeOwnership(
+      {
+        nodeId: this.nodeId,
+        meta: this.#options.meta,
+        channels: this,
+        logger: this.#logger,
+        requestRelease: (owner, image, ownerEpoch) =>
+          this.#owners.requestRelease(owner, image, ownerEpoch),
+      },
+      name,
+      kind,
+    );
+    const session = new OwnerSession({
+      nodeId: this.nodeId,
+      meta: this.#options.meta,
+      channels: this,
+      health: this.health,
+      clock: this.#options.clock,
+      logger: this.#logger,
+      imageName: name,
+      uid,
+      epoch,
+      kind,
+      activityIdleMs: this.settings.activityIdleMs,
+      onRead: (node, bytes) => this.#countRead(name, node, bytes),
+    });
+    const limiter = new RateLimiter(
+      this.#image(name).resyncRateBytesPerSecond,
+      this.#options.clock,
+    );
+    const resync = new ResyncRunner({
+      nodeId: this.nodeId,
+      meta: this.#options.meta,
+      channels: this,
+      health: this.health,
+      logger: this.#logger,
+      session,
+      limiters: [this.#nodeLimiter, limiter],
+      sleep: this.#options.sleep,
+      onCopied: (_task, bytes) => {
+        const stats = this.stats.image(name);
+        stats.resyncBytes += bytes;
+        stats.resyncBlocks++;
+      },
+    });
+    const owned = { session, resync, limiter };
+    this.#owned.set(name, owned);
+    if (this.#image(name).outOfSyncTotal() > 0) resync.start();
+    return owned;
+  }
+
+  async #drop(name: string, reason: string): Promise<void> {
+    const owned = this.#owned.get(name);
+    if (owned === undefined) return;
+    this.#owned.delete(name);
+    owned.session.lose(reason);
+    await owned.resync.stop();
+  }
+
+  async #release(name: string): Promise<void> {
+    const owned = this.#owned.get(name);
+    if (owned === undefined) return;
+    await owned.resync.stop();
+    try {
+      await owned.session.release();
+    } catch (error) {
+      this.#logger.warn("release failed", { image: name, error: describeError(error) });
+    }
+    this.#owned.delete(name);
+  }
+
+  /** Releases `name` if owned here at `epoch` (a peer wants to take it over). */
+  async releaseFor(name: string, epoch: number): Promise<boolean> {
+    const owned = this.#owned.get(name);
+    if (owned === undefined || owned.session.epoch !== epoch) return false;
+    await this.#release(name);
+    return true;
+  }
+
+  // ---- I/O -----------------------------------------------------------------
+
+  async #timed<T>(name: string, operation: TimedOperation, work: () => Promise<T>): Promise<T> {
+    const started = this.#options.clock.monotonicMs();
+    const stats = this.stats.image(name);
+    try {
+      return await work();
+    } catch (error) {
+      stats.errors++;
+      throw error;
+    } finally {
+      const seconds = (this.#options.clock.monotonicMs() - started) / 1000;
+      if (operation === "read") stats.readLatency.observe(seconds);
+      else if (operation === "write") stats.writeLatency.observe(seconds);
+      else stats.flushLatency.observe(seconds);
+    }
+  }
+
+  #countRead(name: string, node: string, bytes: number): void {
+    const stats = this.stats.image(name);
+    if (node === this.nodeId) stats.localReadBytes += bytes;
+    else stats.remoteReadBytes += bytes;
+  }
+
+  /** Runs `work` on the owner session, taking ownership first, and retries once if it was lost. */
+  async #asOwner(name: string, work: (session: OwnerSession) => Promise<void>): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      const session = await this.acquire(name);
+      try {
+        return await work(session);
+      } catch (error) {
+        const lost = error instanceof UkaiError &&
+          (error.code === "NOT_OWNER" || error.code === "STALE_EPOCH");
+        if (!lost || attempt >= 2 || session.active) throw error;
+      }
+    }
+  }
+
+  /** Writes `data` at `offset` (taking ownership if needed); `durable` for O_SYNC/O_DSYNC. */
+  write(name: string, offset: number, data: Uint8Array<ArrayBuffer>, durable = false) {
+    return this.#timed(name, "write", async () => {
+      await this.#asOwner(name, (session) => session.write(offset, data, durable));
+      const stats = this.stats.image(name);
+      stats.writeOps++;
+      stats.writeBytes += data.length;
+    });
+  }
+
+  /** Discards a range (it reads as zeros afterwards). */
+  async discard(name: string, offset: number, length: number): Promise<void> {
+    await this.#asOwner(name, (session) => session.punch(offset, length));
+    this.stats.image(name).discardOps++;
+  }
+
+  /** Sets the visible size within the capacity. */
+  async truncate(name: string, size: number): Promise<void> {
+    await this.#asOwner(name, (session) => session.truncate(size));
+  }
+
+  /** Makes every acknowledged write durable on every in-sync copy (a no-op when not the owner). */
+  flush(name: string): Promise<void> {
+    return this.#timed(name, "flush", async () => {
+      this.stats.image(name).flushOps++;
+      await this.sessionOf(name)?.flush();
+    });
+  }
+
+  /** Reads `[offset, offset + target.length)` into `target`. */
+  read(name: string, offset: number, target: Uint8Array): Promise<void> {
+    return this.#timed(name, "read", async () => {
+      const image = this.#image(name);
+      const end = Math.min(offset + target.length, image.size);
+      const view = target.subarray(0, Math.max(0, end - offset));
+      const session = this.sessionOf(name);
+      if (session !== undefined) await session.read(offset, view);
+      else await this.#readAsNonOwner(name, offset, view);
+      const stats = this.stats.image(name);
+      stats.readOps++;
+      stats.readBytes += view.length;
+    });
+  }
+
+  /** Reads when another node (or nobody) owns the image: forward to the owner first. */
+  async #readAsNonOwner(name: string, offset: number, target: Uint8Array): Promise<void> {
+    const owner = this.#image(name).owner;
+    if (owner !== null && owner !== this.nodeId) {
+      try {
+        target.set(await this.#owners.forwardRead(owner, name, offset, target.length));
+        this.stats.image(name).forwardedReadOps++;
+        return;
+      } catch (error) {
+        this.#logger.debug("forwarded read failed; reading the copies directly", {
+          image: name,
+          owner,
+          error: describeError(error),
+        });
+      }
+    }
+    for (let attempt = 1;; attempt++) {
+      await this.#options.meta.sync();
+      const image = this.#image(name);
+      try {
+        return await readRange(
+          {
+            nodeId: this.nodeId,
+            channels: this,
+            health: this.health,
+            copiesOf: (block) => image.inSyncNodes(block),
+            epoch: image.epoch,
+            served: (node, bytes) => this.#countRead(name, node, bytes),
+          },
+          image,
+          offset,
+          target,
+        );
+      } catch (error) {
+        const raced = error instanceof UkaiError && error.code === "STALE_EPOCH";
+        if (!raced || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /** Serves a read forwarded by a node that has the image open without owning it. */
+  async readForPeer(name: string, offset: number, length: number): Promise<Uint8Array> {
+    const session = this.sessionOf(name);
+    if (session === undefined) {
+      throw new UkaiError("NOT_OWNER", `Node "${this.nodeId}" does not own image "${name}"`);
+    }
+    const image = session.image();
+    const target = new Uint8Array(Math.max(0, Math.min(length, image.size - offset)));
+    await session.read(offset, target);
+    return target;
+  }
+
+  // ---- opens ---------------------------------------------------------------
+
+  /** Records an open of `name` through this node's mount (the first one is registered). */
+  async open(name: string): Promise<void> {
+    this.#image(name);
+    const count = this.#opens.get(name) ?? 0;
+    this.#opens.set(name, count + 1);
+    if (count === 0) {
+      await this.#options.meta.propose({ type: "image.open", name, node: this.nodeId });
+    }
+  }
+
+  /** Records a close; on the last one the owner flushes, releases, and the open is dropped. */
+  async close(name: string): Promise<void> {
+    const count = this.#opens.get(name) ?? 0;
+    if (count > 1) {
+      this.#opens.set(name, count - 1);
+      return;
+    }
+    this.#opens.delete(name);
+    await this.#release(name);
+    await this.#options.meta.propose({ type: "image.close", name, node: this.nodeId })
+      .catch((error) =>
+        this.#logger.warn("recording a close failed", {
+          image: name,
+          error: describeError(error),
+        })
+      );
+  }
+
+  /** How many times `name` is open through this node's mount. */
+  openCount(name: string): number {
+    return this.#opens.get(name) ?? 0;
+  }
+
+  // ---- background ----------------------------------------------------------
+
+  #onMetaEvent(event: MetaEvent): void {
+    this.#janitor.handle(event);
+    if (event.kind !== "applied") return;
+    const name = "name" in event.command ? event.command.name : undefined;
+    if (name === undefined) return;
+    const owned = this.#owned.get(name);
+    if (owned === undefined) return;
+    const image = this.#options.meta.state().images.get(name);
+    if (image === undefined || image.uid !== owned.session.uid) {
+      void this.#drop(name, "image removed");
+    } else if (image.epoch !== owned.session.epoch) {
+      void this.#drop(name, `epoch ${image.epoch} taken by ${image.owner ?? "nobody"}`);
+    } else {
+      owned.limiter.setRate(image.resyncRateBytesPerSecond);
+      if (image.outOfSyncTotal() > 0) {
+        owned.resync.start();
+        owned.resync.poke();
+      }
+    }
+  }
+
+  /**
+   * One round of background work: measure peers, flush and retire owned
+   * images, and take a resync ownership of unowned images that have
+   * out-of-sync copies here or are moving here.
+   */
+  async tick(): Promise<void> {
+    const state = this.#options.meta.state();
+    const pings = [...state.nodes.keys()].filter((node) => node !== this.nodeId).map((node) =>
+      this.#options.transport.ping(node).then(
+        (rttMs) => this.health.succeeded(node, rttMs),
+        (error) => this.health.failed(node, describeError(error)),
+      )
+    );
+    const now = this.#options.clock.monotonicMs();
+    if (now - this.#lastFlushMs >= this.settings.flushIntervalMs) {
+      this.#lastFlushMs = now;
+      await Promise.all(
+        [...this.#owned.values()].map(({ session }) =>
+          session.upkeep().catch((error) =>
+            this.#logger.warn("background flush failed", {
+              image: session.imageName,
+              error: describeError(error),
+            })
+          )
+        ),
+      );
+    }
+    for (const image of state.images.values()) {
+      if (image.owner !== null || this.#acquiring.has(image.name)) continue;
+      const here = image.countsOf(this.nodeId).outOfSync > 0;
+      if (!here) continue;
+      void this.acquire(image.name, "resync").catch((error) =>
+        this.#logger.debug("resync ownership not taken", {
+          image: image.name,
+          error: describeError(error),
+        })
+      );
+    }
+    await this.#finishMoves();
+    await Promise.all(pings);
+  }
+
+  async #finishMoves(): Promise<void> {
+    for (const image of this.#options.meta.state().images.values()) {
+      const move = image.move;
+      if (move === null || move.to !== this.nodeId) continue;
+      if (image.countsOf(move.to).outOfSync > 0) continue;
+      await this.#options.meta.propose({ type: "move.finish", name: image.name }).catch((error) =>
+        this.#logger.warn("finishing a move failed", {
+          image: image.name,
+          error: describeError(error),
+        })
+      );
+    }
+  }
+
+  /** What this node is doing, for `ukai status`. */
+  activity(): {
+    owned: { image: string; epoch: number; kind: OwnerKind; resyncRunning: boolean }[];
+    opens: Record<string, number>;
+  } {
+    return {
+      owned: [...this.#owned.values()].map(({ session, resync }) => ({
+        image: session.imageName,
+        epoch: session.epoch,
+        kind: session.kind,
+        resyncRunning: resync.running,
+      })),
+      opens: Object.fromEntries(this.#opens),
+    };
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * What the owner of an image does while it owns it, at one epoch: replicated
+ * writes and discards (activity log first, block locks shared, every in-sync
+ * copy at once, failed copies marked out of sync before the acknowledgement),
+ * flushes that make every in-sync copy durable, reads from the projected
+ * in-sync copies, size changes, and the graceful release. Losing the image
+ * (a STALE_EPOCH answer, or a newer epoch in the metadata) ends the session:
+ * everything after fails, so a deposed owner acknowledges nothing.
+ *
+ * @module
+ */
+
+import { assert } from "../base/assert.ts";
+import type { Clock } from "../base/clock.ts";
+import { describeError, UkaiError } from "../base/errors.ts";
+import type { Logger } from "../base/log.ts";
+import type { ImageRecord, MetaStore, OwnerKind } from "../meta/mod.ts";
+import { ActivityLog } from "./activity_log.ts";
+import { BlockLocks, type Unlock } from "./block_locks.ts";
+import { type BlockHeader, WRITE_FLAG_DURABLE } from "./block_protocol.ts";
+import type { BlockChannel, Channels } from "./channels.ts";
+import { type Segment, splitIntoSegments } from "./layout.ts";
+import { MarkBatcher } from "./mark_batcher.ts";
+import type { PeerHealth } from "./peer_health.ts";
+import { readRange } from "./reader.ts";
+import { type CopyAnswer, judgeWrite, type OutOfSyncMarks } from "./write_outcome.ts";
+
+/** Options of an {@link OwnerSession}. */
+export interface OwnerSessionOptions {
+  readonly nodeId: string;
+  readonly meta: MetaStore;
+  readonly channels: Channels;
+  readonly health: PeerHealth;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly imageName: string;
+  readonly uid: number;
+  readonly epoch: number;
+  readonly kind: OwnerKind;
+  /** How long a block stays in the activity log after its last write. */
+  readonly activityIdleMs: number;
+  /** Called with the node and byte count of every copy a read was served from. */
+  readonly onRead?: (node: string, bytes: number) => void;
+}
+
+type SessionState = "active" | "releasing" | "ended";
+
+/** Sends one segment's operation to one copy. */
+type SegmentOperation = (
+  channel: BlockChannel,
+  header: BlockHeader,
+  segment: Segment,
+) => Promise<void>;
+
+/** The owner's work on one image at one epoch. */
+export class OwnerSession {
+  readonly locks = new BlockLocks();
+  readonly marks: MarkBatcher;
+  readonly activity: ActivityLog;
+  readonly #options: OwnerSessionOptions;
+  #state: SessionState = "active";
+  #modificationsInFlight = 0;
+  #drainWaiters: (() => void)[] = [];
+  #growth: Promise<void> = Promise.resolve();
+
+  constructor(options: OwnerSessionOptions) {
+    this.#options = options;
+    this.marks = new MarkBatcher({
+      meta: options.meta,
+      imageName: options.imageName,
+      epoch: options.epoch,
+      logger: options.logger,
+    });
+    this.activity = new ActivityLog({
+      meta: options.meta,
+      imageName: options.imageName,
+      epoch: options.epoch,
+      clock: options.clock,
+      idleMs: options.activityIdleMs,
+    });
+  }
+
+  get epoch(): number {
+    return this.#options.epoch;
+  }
+
+  get kind(): OwnerKind {
+    return this.#options.kind;
+  }
+
+  get imageName(): string {
+    return this.#options.imageName;
+  }
+
+  get uid(): number {
+    return this.#options.uid;
+  }
+
+  /** Whether the session may still do I/O. */
+  get active(): boolean {
+    return this.#state === "active";
+  }
+
+  /** The image as the local metadata shows it now. */
+  image(): ImageRecord {
+    const image = this.#options.meta.state().images.get(this.#options.imageName);
+    if (image === undefined || image.uid !== this.#options.uid) {
+      throw new UkaiError("IMAGE_NOT_FOUND", `Image "${this.#options.imageName}" was removed`);
+    }
+    return image;
+  }
+
+  #checkActive(): void {
+    if (this.#state !== "active") {
+      throw new UkaiError(
+        "NOT_OWNER",
+        `This node no longer owns image "${this.#options.imageName}" at epoch ${this.#options.epoch}`,
+      );
+    }
+  }
+
+  /** Ends the session because another node took the image. */
+  lose(reason: string): void {
+    if (this.#state === "ended") return;
+    this.#state = "ended";
+    this.#options.logger.warn("ownership lost", {
+      image: this.#options.imageName,
+      epoch: this.#options.epoch,
+      reason,
+    });
+  }
+
+  #failIfStale(error: unknown): never {
+    if (error instanceof UkaiError && error.code === "STALE_EPOCH") this.lose(error.message);
+    throw error;
+  }
+
+  #header(block: number, blockOffset: number, length: number, flags = 0): BlockHeader {
+    return {
+      uid: this.#options.uid,
+      epoch: this.#options.epoch,
+      block,
+      offset: blockOffset,
+      length,
+      flags,
+    };
+  }
+
+  async #ask(node: string, operation: () => Promise<void>): Promise<CopyAnswer> {
+    const self = node === this.#options.nodeId;
+    if (!self && this.#options.health.isSuspended(node)) {
+      return { node, error: new UkaiError("UNREACHABLE", `Node "${node}" is suspended`) };
+    }
+    try {
+      await operation();
+      if (!self) this.#options.health.succeeded(node);
+      return { node, error: null };
+    } catch (error) {
+      if (!self) this.#options.health.failed(node, describeError(error));
+      return { node, error };
+    }
+  }
+
+  /**
+   * Writes `data` at `offset` on every in-sync copy (design rule 1). Resolves
+   * when acknowledged: every copy has it, or those that missed it are marked
+   * out of sync in committed metadata.
+   *
+   * @throws {UkaiError} OUT_OF_RANGE past the capacity; NO_IN_SYNC_LOCATION when no copy took
+   *   part of it; STALE_EPOCH / NOT_OWNER when the image changed owner
+   */
+  async write(offset: number, data: Uint8Array<ArrayBuffer>, durable: boolean): Promise<void> {
+    const image = this.#checkRange(offset, data.length);
+    const segments = splitIntoSegments(offset, data.length, image.blockSize);
+    const flags = durable ? WRITE_FLAG_DURABLE : 0;
+    await this.#modify(segments, flags, (channel, header, segment) =>
+      channel.write(
+        header,
+        data.subarray(segment.bufferOffset, segment.bufferOffset + segment.length),
+      ));
+    if (offset + data.length > image.size) await this.#grow(offset + data.length);
+  }
+
+  /** Discards `[offset, offset + length)` on every in-sync copy; it reads as zeros after. */
+  async punch(offset: number, length: number): Promise<void> {
+    const image = this.#checkRange(offset, length);
+    const segments = splitIntoSegments(offset, length, image.blockSize);
+    await this.#modify(segments, 0, (channel, header) => channel.punch(header));
+  }
+
+  #checkRange(offset: number, length: number): ImageRecord {
+    this.#checkActive();
+    const image = this.image();
+    if (offset + length > image.capacity) {
+      throw new UkaiError(
+        "OUT_OF_RANGE",
+        `Cannot write ${length} bytes at ${offset}: image "${image.name}" holds ${image.capacity} bytes`,
+      );
+    }
+    return image;
+  }
+
+  async #lockShared(blocks: readonly number[]): Promise<Unlock[]> {
+    const unlocks: Unlock[] = [];
+    for (const block of blocks) {
+      unlocks.push(this.locks.trySharedNow(block) ?? await this.locks.shared(block));
+    }
+    return unlocks;
+  }
+
+  async #activate(blocks: readonly number[]): Promise<void> {
+    const inactive = this.activity.inactive(blocks);
+    if (inactive.length === 0) return;
+    try {
+      await this.activity.activate(inactive);
+    } catch (error) {
+      if (!(error instanceof UkaiError) || error.code !== "CONFLICT") this.#failIfStale(error);
+      await this.flush();
+      await this.activity.retire(true);
+      await this.activity.activate(inactive);
+    }
+  }
+
+  async #modify(segments: readonly Segment[], flags: number, operation: SegmentOperation) {
+    const blocks = [...new Set(segments.map((segment) => segment.block))].sort((a, b) => a - b);
+    await this.#activate(blocks);
+    const unlocks = await this.#lockShared(blocks);
+    this.#modificationsInFlight++;
+    for (const block of blocks) this.activity.writeStarted(block);
+    try {
+      this.#checkActive();
+      const answers = await Promise.all(segments.map(async (segment) => {
+        const header = this.#header(segment.block, segment.blockOffset, segment.length, flags);
+        const targets = this.marks.projectedInSync(segment.block);
+        return {
+          block: segment.block,
+          answers: await Promise.all(
+            targets.map((node) =>
+              this.#ask(node, () => operation(this.#options.channels.to(node), header, segment))
+            ),
+          ),
+        };
+      }));
+      await this.#settle(answers);
+    } finally {
+      for (const block of blocks) this.activity.writeEnded(block);
+      for (const unlock of unlocks) unlock();
+      this.#modificationsInFlight--;
+      if (this.#modificationsInFlight === 0) {
+        for (const wake of this.#drainWaiters.splice(0)) wake();
+      }
+    }
+  }
+
+  async #settle(answers: Parameters<typeof judgeWrite>[0]): Promise<void> {
+    const verdict = judgeWrite(answers);
+    if (verdict.kind === "fail" && verdict.code === "STALE_EPOCH") {
+      this.#failIfStale(new UkaiError(verdict.code, verdict.message));
+    }
+    let dropped: ReadonlySet<number>;
+    try {
+      dropped = (await this.marks.markOutOfSync(verdict.marks)).dropped;
+    } catch (error) {
+      this.#failIfStale(error);
+    }
+    if (dropped.size > 0) {
+      throw new UkaiError(
+        "NO_IN_SYNC_LOCATION",
+        `Write failed: blocks ${[...dropped].join(", ")} would have no in-sync copy holding it`,
+      );
+    }
+    if (verdict.kind === "fail") throw new UkaiError(verdict.code, verdict.message);
+  }
+
+  #grow(size: number): Promise<void> {
+    this.#growth = this.#growth.catch(() => undefined).then(async () => {
+      if (size <= this.image().size) return;
+      await this.#options.meta.propose({
+        type: "image.resize",
+        name: this.#options.imageName,
+        size,
+        epoch: this.#options.epoch,
+      });
+    });
+    return this.#growth;
+  }
+
+  /**
+   * Makes every write acknowledged so far durable on every in-sync copy. A
+   * copy whose flush fails is marked out of sync for the blocks written
+   * since the last flush.
+   *
+   * @throws {UkaiError} NO_IN_SYNC_LOCATION when some block has no copy left that flushed
+   */
+  async flush(): Promise<void> {
+    if (this.#state === "ended") this.#checkActive();
+    const covered = this.activity.beginFlush();
+    let succeeded = false;
+    try {
+      await this.#flushCopies(covered);
+      succeeded = true;
+    } finally {
+      this.activity.endFlush(covered, succeeded);
+    }
+  }
+
+  async #flushCopies(covered: ReadonlySet<number>): Promise<void> {
+    if (covered.size === 0) return;
+    const holders = new Map<string, number[]>();
+    for (const block of covered) {
+      for (const node of this.marks.projectedInSync(block)) {
+        holders.set(node, [...(holders.get(node) ?? []), block]);
+      }
+    }
+    const answers = await Promise.all(
+      [...holders.keys()].map((node) =>
+        this.#ask(node, () => this.#options.channels.to(node).flush(this.#header(0, 0, 0)))
+      ),
+    );
+    const stale = answers.find((answer) =>
+      answer.error instanceof UkaiError && answer.error.code === "STALE_EPOCH"
+    );
+    if (stale !== undefined) this.#failIfStale(stale.error);
+    const marks: OutOfSyncMarks = new Map();
+    for (const answer of answers) {
+      if (answer.error !== null) marks.set(answer.node, new Set(holders.get(answer.node)));
+    }
+    let dropped: ReadonlySet<number>;
+    try {
+      dropped = (await this.marks.markOutOfSync(marks)).dropped;
+    } catch (error) {
+      this.#failIfStale(error);
+    }
+    if (dropped.size > 0) {
+      throw new UkaiError(
+        "NO_IN_SYNC_LOCATION",
+        `Flush failed: no copy of blocks ${[...dropped].join(", ")} could make them durable`,
+      );
+    }
+  }
+
+  /** Reads `[offset, offset + target.length)` from the projected in-sync copies. */
+  async read(offset: number, target: Uint8Array): Promise<void> {
+    this.#checkActive();
+    const image = this.image();
+    try {
+      await readRange(
+        {
+          nodeId: this.#options.nodeId,
+          channels: this.#options.channels,
+          health: this.#options.health,
+          copiesOf: (block) => this.marks.projectedInSync(block),
+          epoch: this.#options.epoch,
+          ...(this.#options.onRead === undefined ? {} : { served: this.#options.onRead }),
+        },
+        image,
+        offset,
+        target,
+      );
+    } catch (error) {
+      this.#failIfStale(error);
+    }
+  }
+
+  /** Sets the visible size (within the capacity); shrinking discards what falls off. */
+  async truncate(size: number): Promise<void> {
+    const image = this.#checkRange(0, size);
+    if (size < image.size) await this.punch(size, image.size - size);
+    await this.#options.meta.propose({
+      type: "image.resize",
+      name: this.#options.imageName,
+      size,
+      epoch: this.#options.epoch,
+    });
+  }
+
+  /** Background upkeep: flushes what is dirty, then retires idle blocks from the activity log. */
+  async upkeep(): Promise<void> {
+    if (this.#state !== "active") return;
+    if (this.activity.hasDirty) await this.flush();
+    await this.activity.retire();
+  }
+
+  /**
+   * Gives the image up cleanly: waits for writes in flight, flushes every
+   * copy, empties the activity log and proposes `owner.release`, so the next
+   * owner has nothing to reconcile.
+   */
+  async release(): Promise<void> {
+    if (this.#state !== "active") return;
+    this.#state = "releasing";
+    while (this.#modificationsInFlight > 0) {
+      await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));
+    }
+    try {
+      await this.flush();
+      await this.activity.retire(true);
+      await this.#options.meta.propose({
+        type: "owner.release",
+        name: this.#options.imageName,
+        node: this.#options.nodeId,
+        epoch: this.#options.epoch,
+      });
+    } finally {
+      this.#state = "ended";
+    }
+    assert(this.#modificationsInFlight === 0, "released with writes in flight");
+  }
+}
