@@ -17,6 +17,7 @@ import {
   type MetaEvent,
   type MetaState,
   type MetaStore,
+  parseCommand,
   type ProposeOptions,
   resultValue,
 } from "../meta/mod.ts";
@@ -70,7 +71,9 @@ export class RaftMetaStore implements MetaStore {
     const { node, applier } = this.#options;
     const requestId = command.requestId ??
       `${this.#options.nodeId}.${this.#options.runId}.${this.#nextRequest++}`;
-    const data = encodeCommand({ ...command, requestId });
+    // Validate here, as every node will when applying: a command they would
+    // skip must be refused to its proposer, not committed.
+    const data = encodeCommand(parseCommand({ ...command, requestId }));
     const deadline = performance.now() + (options.timeoutMs ?? PROPOSE_TIMEOUT_MS_DEFAULT);
     const waiting = applier.awaitResult(requestId);
     try {

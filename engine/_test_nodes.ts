@@ -56,6 +56,7 @@ export async function startNodes(
       settings: { activityIdleMs: 0, flushIntervalMs: 0, ...settings },
     });
     await engine.start();
+    await engine.recovered();
     engines.set(id, engine);
     stores.set(id, store);
   }

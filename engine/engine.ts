@@ -64,6 +64,8 @@ export interface EngineOptions {
   readonly logger: Logger;
   readonly sleep: (ms: number) => Promise<void>;
   readonly settings?: Partial<EngineSettings>;
+  /** Told of every timed operation (for metrics histograms). */
+  readonly observe?: (image: string, operation: TimedOperation, seconds: number) => void;
 }
 
 interface Owned {
@@ -86,9 +88,11 @@ export class Engine implements Channels {
   readonly #opens = new Map<string, number>();
   readonly #nodeLimiter: RateLimiter;
   readonly #janitor: Janitor;
-  readonly #owners: OwnerCalls;
+  /** Ownership calls to other nodes (hand-over, release, forwarded reads). */
+  readonly owners: OwnerCalls;
   #lastFlushMs = 0;
   #unwatch: (() => void) | null = null;
+  #recovered: Promise<void> = Promise.resolve();
 
   constructor(options: EngineOptions) {
     this.#options = options;
@@ -111,7 +115,7 @@ export class Engine implements Channels {
       store: options.store,
       logger: options.logger.child("janitor"),
     });
-    this.#owners = new RemoteOwnerCalls(options.transport, this.settings);
+    this.owners = new RemoteOwnerCalls(options.transport, this.settings);
   }
 
   /** The channel to `node`'s block server. */
@@ -127,16 +131,40 @@ export class Engine implements Channels {
   }
 
   /**
-   * Registers the peer routes, watches the metadata, releases ownerships
-   * left by a previous run of this node, and cleans stale block files.
+   * Registers the peer routes and watches the metadata. Recovery from a
+   * previous run — releasing ownerships it left, removing block files the
+   * metadata no longer gives this node — runs in the background once the
+   * metadata is known to be current (it may wait for a quorum).
    */
-  async start(): Promise<void> {
+  start(): Promise<void> {
     registerBlockRoutes(this.#options.transport, this.server, this);
     registerOwnerRoutes(this.#options.transport, this);
     this.#unwatch = this.#options.meta.watch((event) => this.#onMetaEvent(event));
-    await this.#options.meta.sync();
+    this.#recovered = this.#recover();
+    return Promise.resolve();
+  }
+
+  /** Resolves once start-up recovery is done. */
+  recovered(): Promise<void> {
+    return this.#recovered;
+  }
+
+  async #recover(): Promise<void> {
+    for (let attempt = 1;; attempt++) {
+      if (this.#unwatch === null) return;
+      try {
+        await this.#options.meta.sync();
+        break;
+      } catch (error) {
+        this.#logger.warn("metadata not current yet; recovery waits", {
+          attempt,
+          error: describeError(error),
+        });
+        await this.#options.sleep(Math.min(5000, 500 * attempt));
+      }
+    }
     for (const image of this.#options.meta.state().images.values()) {
-      if (image.owner !== this.nodeId) continue;
+      if (image.owner !== this.nodeId || this.#owned.has(image.name)) continue;
       await this.#options.meta.propose({
         type: "owner.release",
         name: image.name,
@@ -156,6 +184,7 @@ export class Engine implements Channels {
   async stop(): Promise<void> {
     this.#unwatch?.();
     this.#unwatch = null;
+    await this.#recovered;
     await Promise.all([...this.#owned.keys()].map((name) => this.#release(name)));
     await this.#janitor.settled();
   }
@@ -206,7 +235,7 @@ export class Engine implements Channels {
         channels: this,
         logger: this.#logger,
         requestRelease: (owner, image, ownerEpoch) =>
-          this.#owners.requestRelease(owner, image, ownerEpoch),
+          this.owners.requestRelease(owner, image, ownerEpoch),
       },
       name,
       kind,
@@ -293,6 +322,7 @@ export class Engine implements Channels {
       if (operation === "read") stats.readLatency.observe(seconds);
       else if (operation === "write") stats.writeLatency.observe(seconds);
       else stats.flushLatency.observe(seconds);
+      this.#options.observe?.(name, operation, seconds);
     }
   }
 
@@ -365,7 +395,7 @@ export class Engine implements Channels {
     const owner = this.#image(name).owner;
     if (owner !== null && owner !== this.nodeId) {
       try {
-        target.set(await this.#owners.forwardRead(owner, name, offset, target.length));
+        target.set(await this.owners.forwardRead(owner, name, offset, target.length));
         this.stats.image(name).forwardedReadOps++;
         return;
       } catch (error) {

@@ -12,12 +12,15 @@ import { checkImageName } from "../meta/mod.ts";
 import type { Transport } from "../net/mod.ts";
 import { BlockMessage, decodeJson, encodeJson } from "./block_protocol.ts";
 import type { Engine, EngineSettings } from "./engine.ts";
+import type { PeerHealthView } from "./peer_health.ts";
 
 /** Calls a node makes on other nodes about ownership. */
 export interface OwnerCalls {
   forwardRead(owner: string, name: string, offset: number, length: number): Promise<Uint8Array>;
   requestRelease(owner: string, name: string, epoch: number): Promise<void>;
   takeOwnership(node: string, name: string): Promise<number>;
+  /** `node`'s view of its peers' health (RTT, suspensions). */
+  health(node: string): Promise<PeerHealthView[]>;
 }
 
 function offsetField(body: Record<string, unknown>, key: string): number {
@@ -59,6 +62,18 @@ export class RemoteOwnerCalls implements OwnerCalls {
       }),
     );
     return offsetField(answer, "epoch");
+  }
+
+  async health(node: string): Promise<PeerHealthView[]> {
+    const answer = decodeJson(
+      await this.transport.request(node, BlockMessage.health, new Uint8Array(0), {
+        timeoutMs: this.settings.ioTimeoutMs,
+      }),
+    );
+    if (!Array.isArray(answer.peers)) {
+      throw new UkaiError("PROTOCOL", "Health answer without peers");
+    }
+    return answer.peers as PeerHealthView[];
   }
 }
 

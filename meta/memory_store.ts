@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Command } from "./commands.ts";
+import { type Command, decodeCommand, encodeCommand } from "./commands.ts";
 import type { MetaEvent, MetaStore } from "./meta_store.ts";
 import { applyCommand, MetaState, resultValue } from "./state_machine.ts";
 
@@ -21,10 +21,16 @@ export class MemoryMetaStore implements MetaStore {
   }
 
   propose(command: Command): Promise<Readonly<Record<string, unknown>>> {
-    const result = applyCommand(this.#state, command);
+    let parsed: Command;
+    try {
+      parsed = decodeCommand(encodeCommand(command));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const result = applyCommand(this.#state, parsed);
     this.#index++;
     for (const listener of this.#listeners) {
-      listener({ kind: "applied", index: this.#index, command, result });
+      listener({ kind: "applied", index: this.#index, command: parsed, result });
     }
     try {
       return Promise.resolve(resultValue(result));

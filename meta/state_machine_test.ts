@@ -453,3 +453,13 @@ Deno.test("image.setResyncRate stores the cap", () => {
   apply(state, { type: "image.setResyncRate", name: "vm1", bytesPerSecond: 50 * MiB });
   assert.equal(state.image("vm1").resyncRateBytesPerSecond, 50 * MiB);
 });
+
+Deno.test("MemoryMetaStore.propose() refuses an invalid command before applying it", async () => {
+  const { MemoryMetaStore } = await import("./mod.ts");
+  const store = new MemoryMetaStore();
+  await assert.rejects(
+    store.propose({ type: "node.add", id: "n1", address: "no-port", zone: "z", role: "voter" }),
+    { code: "INVALID_ARGUMENT" },
+  );
+  assert.equal(store.appliedIndex(), 0);
+});
