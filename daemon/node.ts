@@ -144,8 +144,9 @@ async function assemble(
   cleanups.push(() => cluster.close());
   const store = await BlockStore.open({ root: config.data, logger: logger.child("store") });
   cleanups.push(() => store.close());
-  let context: ControlContext | undefined;
-  const metrics = new Metrics(() => context);
+  // The metrics read the context at scrape time; it exists once the engine does.
+  const holder: { context?: ControlContext } = {};
+  const metrics = new Metrics(() => holder.context);
   const engine = new Engine({
     nodeId: config.nodeId,
     meta: cluster.meta,
@@ -160,7 +161,7 @@ async function assemble(
   await engine.start();
   cleanups.push(() => engine.stop());
   const progress = new ProgressSampler();
-  context = {
+  const context: ControlContext = {
     nodeId: config.nodeId,
     version: UKAI_VERSION,
     startedAtMs: systemClock.wallMs(),
@@ -172,6 +173,7 @@ async function assemble(
     progress,
     capacity: () => store.capacity(),
   };
+  holder.context = context;
   const control: ControlServer = await startControlServer(controlRouter(context, metrics), {
     socketPath: config.control,
     socketMode: config.controlMode,
