@@ -39,6 +39,28 @@ Deno.test("three nodes form a group: joiners are promoted and proposals from any
     assert.deepEqual([...n3.cluster.meta.state().nodes.keys()].sort(), ["n1", "n2", "n3"]);
     await n2.cluster.meta.propose(image("from-n2"));
     await n3.cluster.meta.propose(image("from-n3"));
+    await n3.cluster.meta.propose({
+      type: "location.add",
+      name: "from-n2",
+      node: "n3",
+      range: { start: 2, end: 5 },
+    });
+    assert.equal(
+      n1.cluster.meta.state().image("from-n2").countsOf("n3").outOfSync,
+      3,
+      "ranges travel",
+    );
+    await assert.rejects(
+      n2.cluster.meta.propose({
+        type: "node.add",
+        id: "n9",
+        address: "no-port",
+        zone: "z",
+        role: "voter",
+      }),
+      { code: "INVALID_ARGUMENT" },
+      "an invalid command is refused to its proposer, not committed",
+    );
     await assert.rejects(n1.cluster.meta.propose(image("from-n2")), { code: "IMAGE_EXISTS" });
     for (const node of nodes) {
       await node.cluster.meta.sync();

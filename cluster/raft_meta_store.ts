@@ -13,11 +13,11 @@ import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import {
   type Command,
+  decodeCommand,
   encodeCommand,
   type MetaEvent,
   type MetaState,
   type MetaStore,
-  parseCommand,
   type ProposeOptions,
   resultValue,
 } from "../meta/mod.ts";
@@ -73,7 +73,8 @@ export class RaftMetaStore implements MetaStore {
       `${this.#options.nodeId}.${this.#options.runId}.${this.#nextRequest++}`;
     // Validate here, as every node will when applying: a command they would
     // skip must be refused to its proposer, not committed.
-    const data = encodeCommand(parseCommand({ ...command, requestId }));
+    const data = encodeCommand({ ...command, requestId });
+    decodeCommand(data);
     const deadline = performance.now() + (options.timeoutMs ?? PROPOSE_TIMEOUT_MS_DEFAULT);
     const waiting = applier.awaitResult(requestId);
     try {

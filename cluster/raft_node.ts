@@ -186,7 +186,10 @@ export class RaftNode {
       this.#options.logger.warn("undecodable Raft message dropped", { from, error: error.message });
       return;
     }
-    if (message.from !== from) {
+    // Proposals and read requests are forwarded between nodes with their
+    // original sender; everything else must come from the node it names.
+    const forwardable = message.type === MessageType.Prop || message.type === MessageType.ReadIndex;
+    if (message.from !== from && !forwardable) {
       this.#options.logger.warn("Raft message with a forged sender dropped", {
         from,
         claimed: message.from,

@@ -86,6 +86,12 @@ export class Engine implements Channels {
   readonly #owned = new Map<string, Owned>();
   readonly #acquiring = new Map<string, Promise<Owned>>();
   readonly #opens = new Map<string, number>();
+  /**
+   * Images this node lost to another owner while they were open here: the
+   * open handles are fenced (writes fail) until every one is closed, so a
+   * zombie VM cannot take the disk back from its successor.
+   */
+  readonly #fenced = new Set<string>();
   readonly #nodeLimiter: RateLimiter;
   readonly #janitor: Janitor;
   /** Ownership calls to other nodes (hand-over, release, forwarded reads). */
@@ -284,7 +290,16 @@ export class Engine implements Channels {
     if (owned === undefined) return;
     this.#owned.delete(name);
     owned.session.lose(reason);
+    this.#fenceOpenHandles(name, owned.session.kind);
     await owned.resync.stop();
+  }
+
+  #fenceOpenHandles(name: string, kind: OwnerKind): void {
+    if (kind !== "io" || this.openCount(name) === 0) return;
+    this.#fenced.add(name);
+    this.#logger.warn("image taken over while open here; its open handles are fenced", {
+      image: name,
+    });
   }
 
   async #release(name: string): Promise<void> {
@@ -304,6 +319,7 @@ export class Engine implements Channels {
     const owned = this.#owned.get(name);
     if (owned === undefined || owned.session.epoch !== epoch) return false;
     await this.#release(name);
+    this.#fenceOpenHandles(name, owned.session.kind);
     return true;
   }
 
@@ -332,9 +348,18 @@ export class Engine implements Channels {
     else stats.remoteReadBytes += bytes;
   }
 
-  /** Runs `work` on the owner session, taking ownership first, and retries once if it was lost. */
+  /**
+   * Runs `work` on the owner session, taking ownership first. Refused while
+   * the image's open handles here are fenced (another node took it over).
+   */
   async #asOwner(name: string, work: (session: OwnerSession) => Promise<void>): Promise<void> {
     for (let attempt = 1;; attempt++) {
+      if (this.#fenced.has(name)) {
+        throw new UkaiError(
+          "NOT_OWNER",
+          `Image "${name}" was taken over by another node while open here; close and reopen it to write again`,
+        );
+      }
       const session = await this.acquire(name);
       try {
         return await work(session);
@@ -462,6 +487,7 @@ export class Engine implements Channels {
       return;
     }
     this.#opens.delete(name);
+    this.#fenced.delete(name);
     await this.#release(name);
     await this.#options.meta.propose({ type: "image.close", name, node: this.nodeId })
       .catch((error) =>

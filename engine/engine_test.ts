@@ -174,6 +174,16 @@ Deno.test("a graceful handover: the new owner sees every write and the old one s
     assert.deepEqual(after, pattern(1, 5000));
     await n2.write("vm", 0, pattern(2, 50));
     assert.equal(image.epoch, 2);
+    await assert.rejects(
+      n1.write("vm", 0, pattern(3, 50)),
+      { code: "NOT_OWNER" },
+      "the old owner's open handles are fenced: it cannot take the image back",
+    );
+    assert.equal(image.owner, "n2");
+    await n1.close("vm");
+    await n1.open("vm");
+    await n1.write("vm", 0, pattern(3, 50));
+    assert.equal(image.owner, "n1", "after a reopen (a restarted VM) it may take the image again");
   } finally {
     await nodes.close();
   }

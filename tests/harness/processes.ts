@@ -81,6 +81,7 @@ export class ProcessCluster {
   readonly root: string;
   readonly nodes = new Map<string, ProcessNode>();
   readonly #mount: boolean;
+  readonly #deferred: (() => void | Promise<void>)[] = [];
 
   private constructor(folder: string, mount: boolean) {
     this.root = folder;
@@ -256,8 +257,16 @@ export class ProcessCluster {
     };
   }
 
+  /** Runs `cleanup` first thing in {@link close} (e.g. closing files held on a mount). */
+  defer(cleanup: () => void | Promise<void>): void {
+    this.#deferred.push(cleanup);
+  }
+
   /** Kills every node, unmounts everything under the root and removes it. */
   async close(): Promise<void> {
+    for (const cleanup of this.#deferred.splice(0)) {
+      await Promise.resolve(cleanup()).catch(() => undefined);
+    }
     for (const node of this.nodes.values()) {
       if (node.process === null) continue;
       try {
