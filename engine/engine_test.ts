@@ -30,7 +30,7 @@ Deno.test("a write through one node is read back through a node without a copy (
     await n3.read("vm", BLOCK - 50, direct);
     assert.deepEqual(direct, data, "after the owner released, copies are read directly");
     assert.equal(n3.stats.image("vm").remoteReadBytes, data.length);
-    await nodes.expectCopiesIdentical("vm");
+    nodes.expectCopiesIdentical("vm");
   } finally {
     await nodes.close();
   }
@@ -71,7 +71,7 @@ Deno.test("a location that is down is marked out of sync before the write is ack
     nodes.network.setDown("n2", false);
     nodes.clock.advance(60_000);
     await tickUntil(nodes, () => image.outOfSyncTotal() === 0, "the resync of n2");
-    await nodes.expectCopiesIdentical("vm");
+    nodes.expectCopiesIdentical("vm");
     assert.ok(n1.stats.image("vm").resyncBlocks >= 2);
   } finally {
     await nodes.close();
@@ -208,7 +208,7 @@ Deno.test("after the owner dies mid-write, the next owner reconciles the active 
     assert.equal(image.activity.size, 0, "the new owner reconciled and retired the log");
     assert.ok(image.inSyncNodes(1).length === 1, "one copy of the active block kept in sync");
     await tickUntil(nodes, () => image.outOfSyncTotal() === 0, "the resync after the takeover");
-    await nodes.expectCopiesIdentical("vm");
+    nodes.expectCopiesIdentical("vm");
     const block0 = new Uint8Array(BLOCK);
     await nodes.engine("n3").read("vm", 0, block0);
     assert.deepEqual(
@@ -247,7 +247,7 @@ Deno.test("writes during a resync are neither lost nor overwritten by the copy",
     await tickUntil(nodes, () => image.outOfSyncTotal() === 0, "n2 to be in sync");
     await writer;
     assert.ok(seed > 100, "writes happened during the resync");
-    await nodes.expectCopiesIdentical("vm");
+    nodes.expectCopiesIdentical("vm");
     const copy = new Uint8Array(16 * BLOCK);
     nodes.stores.get("n2")!.image(imageStoreKey("vm", image.uid), BLOCK).read(
       0,
@@ -316,7 +316,7 @@ Deno.test("an image move copies every block to the new node and then removes the
     const image = nodes.meta.state().image("vm");
     await tickUntil(nodes, () => image.move === null, "the move to finish");
     assert.deepEqual(image.locationNodes().sort(), ["n1", "n3"]);
-    await nodes.expectCopiesIdentical("vm");
+    nodes.expectCopiesIdentical("vm");
     const read = new Uint8Array(6 * BLOCK);
     nodes.network.setDown("n1", true);
     await nodes.engine("n3").read("vm", 0, read);

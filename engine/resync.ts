@@ -68,8 +68,6 @@ export function nextResyncTasks(
 
 /** Chooses the copy to pull from: this node, then the target's zone, then the nearest. */
 export function chooseSource(
-  image: ImageRecord,
-  block: number,
   target: string,
   inSync: readonly string[],
   context: { nodeId: string; health: PeerHealth; zoneOf: (node: string) => string | undefined },
