@@ -181,8 +181,6 @@ export class ResyncRunner {
       if (image.statusOf(task.target, task.block) !== BlockStatus.outOfSync) return true;
       const zoneOf = (node: string) => this.#options.meta.state().nodes.get(node)?.zone;
       const source = chooseSource(
-        image,
-        task.block,
         task.target,
         session.marks.projectedInSync(task.block),
         {
