@@ -9,7 +9,6 @@ import type { Clock } from "../base/clock.ts";
 import type { Cluster } from "../cluster/cluster.ts";
 import type { Engine } from "../engine/engine.ts";
 import type { MetaStore } from "../meta/mod.ts";
-import type { Transport } from "../net/mod.ts";
 import type { ProgressSampler } from "./progress_sampler.ts";
 
 /** The parts of a running node the API reads and changes. */
@@ -20,7 +19,6 @@ export interface ControlContext {
   readonly meta: MetaStore;
   readonly engine: Engine;
   readonly cluster: Cluster;
-  readonly transport: Transport;
   readonly clock: Clock;
   readonly progress: ProgressSampler;
   /** Capacity of this node's data folder. */

@@ -36,10 +36,10 @@ export interface NodeView {
 }
 
 async function nodeViews(context: ControlContext): Promise<NodeView[]> {
-  const { cluster, engine, transport, meta } = context;
+  const { cluster, engine, meta } = context;
   const confState = cluster.node.confState;
   const leader = cluster.node.leader;
-  const peers = transport.peers();
+  const peers = engine.peers();
   const health = new Map(engine.health.views().map((view) => [view.node, view]));
   const nodes = [...meta.state().nodes.values()].sort((a, b) => a.id.localeCompare(b.id));
   return await Promise.all(nodes.map(async (node): Promise<NodeView> => {

@@ -168,7 +168,6 @@ async function assemble(
     meta: cluster.meta,
     engine,
     cluster,
-    transport,
     clock: systemClock,
     progress,
     capacity: () => store.capacity(),

@@ -13,7 +13,7 @@ import type { Clock } from "../base/clock.ts";
 import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import type { ImageRecord, MetaEvent, MetaStore, OwnerKind } from "../meta/mod.ts";
-import type { Transport } from "../net/mod.ts";
+import type { PeerStatus, Transport } from "../net/mod.ts";
 import type { BlockStore } from "../store/mod.ts";
 import { registerBlockRoutes } from "./block_routes.ts";
 import { BlockServer } from "./block_server.ts";
@@ -122,6 +122,11 @@ export class Engine implements Channels {
       logger: options.logger.child("janitor"),
     });
     this.owners = new RemoteOwnerCalls(options.transport, this.settings);
+  }
+
+  /** Connection status of every peer (for `ukai node list`). */
+  peers(): PeerStatus[] {
+    return this.#options.transport.peers();
   }
 
   /** The channel to `node`'s block server. */

@@ -29,6 +29,7 @@ export const Errno = {
   ENOTEMPTY: 39,
   ENODATA: 61,
   EPROTO: 71,
+  EOVERFLOW: 75,
   EOPNOTSUPP: 95,
   ECONNABORTED: 103,
   ESHUTDOWN: 108,
@@ -47,10 +48,14 @@ export function errnoName(errno: number): string {
 
 /** A failed system call. */
 export class OsError extends Error {
+  /** Always "OsError". */
   override name = "OsError";
+  /** The errno the call failed with (an `Errno` value). */
   readonly errno: number;
+  /** The call that failed (`pread`, `umount2`, …). */
   readonly syscall: string;
 
+  /** `subject` (a path, usually) goes into the message. */
   constructor(syscall: string, errno: number, subject?: string) {
     super(`${syscall}${subject === undefined ? "" : ` ${subject}`} failed: ${errnoName(errno)}`);
     this.errno = errno;

@@ -254,13 +254,21 @@ export async function umount2(path: string, flags: number): Promise<void> {
 
 /** Filesystem capacity as statvfs reports it, in bytes and inodes. */
 export interface FilesystemStat {
+  /** Preferred I/O block size (`f_bsize`). */
   blockSize: number;
+  /** The unit of the block counts (`f_frsize`). */
   fragmentSize: number;
+  /** Size of the filesystem, in fragments. */
   blocks: number;
+  /** Free fragments. */
   blocksFree: number;
+  /** Free fragments for unprivileged users. */
   blocksAvailable: number;
+  /** Inodes. */
   files: number;
+  /** Free inodes. */
   filesFree: number;
+  /** Longest file name. */
   nameMax: number;
 }
 
