@@ -512,9 +512,16 @@ export class Engine implements Channels {
 
   #onMetaEvent(event: MetaEvent): void {
     this.#janitor.handle(event);
-    if (event.kind !== "applied") return;
+    if (event.kind === "restored") {
+      for (const name of [...this.#owned.keys()]) this.#checkOwned(name);
+      return;
+    }
     const name = "name" in event.command ? event.command.name : undefined;
-    if (name === undefined) return;
+    if (name !== undefined) this.#checkOwned(name);
+  }
+
+  /** Drops the session of `name` if the metadata says it is no longer ours; keeps resync going. */
+  #checkOwned(name: string): void {
     const owned = this.#owned.get(name);
     if (owned === undefined) return;
     const image = this.#options.meta.state().images.get(name);

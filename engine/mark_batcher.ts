@@ -14,7 +14,8 @@
 
 import { assert } from "../base/assert.ts";
 import type { Logger } from "../base/log.ts";
-import { type BlockMark, type MetaStore, rangesOfIndexes } from "../meta/mod.ts";
+import { UkaiError } from "../base/errors.ts";
+import { type BlockMark, BlockStatus, type MetaStore, rangesOfIndexes } from "../meta/mod.ts";
 import { SerialBatcher } from "./serial_batcher.ts";
 import type { OutOfSyncMarks } from "./write_outcome.ts";
 
@@ -105,13 +106,25 @@ export class MarkBatcher {
 
   async #propose(batch: Submission[]): Promise<void> {
     try {
-      await this.#options.meta.propose({
-        type: "blocks.mark",
-        name: this.#options.imageName,
-        epoch: this.#options.epoch,
-        marks: collectMarks(batch),
-        retireActivity: [],
-      });
+      let marks = collectMarks(batch);
+      for (let attempt = 1;; attempt++) {
+        try {
+          await this.#options.meta.propose({
+            type: "blocks.mark",
+            name: this.#options.imageName,
+            epoch: this.#options.epoch,
+            marks,
+            retireActivity: [],
+          });
+          return;
+        } catch (error) {
+          // A location removed meanwhile makes its marks moot: drop them, retry once.
+          const moot = error instanceof UkaiError && error.code === "NOT_A_LOCATION";
+          if (!moot || attempt > 1) throw error;
+          marks = this.#stillHeld(marks);
+          if (marks.length === 0) return;
+        }
+      }
     } catch (error) {
       this.#options.logger.warn("block status change refused", {
         image: this.#options.imageName,
@@ -120,6 +133,23 @@ export class MarkBatcher {
       });
       throw error;
     }
+  }
+
+  /** `marks` restricted to blocks the named nodes still hold. */
+  #stillHeld(marks: readonly BlockMark[]): BlockMark[] {
+    const image = this.#options.meta.state().images.get(this.#options.imageName);
+    if (image === undefined) return [];
+    const kept: BlockMark[] = [];
+    for (const mark of marks) {
+      const held: number[] = [];
+      for (const range of mark.ranges) {
+        for (let block = range.start; block < range.end; block++) {
+          if (image.statusOf(mark.node, block) !== BlockStatus.absent) held.push(block);
+        }
+      }
+      if (held.length > 0) kept.push({ ...mark, ranges: rangesOfIndexes(held) });
+    }
+    return kept;
   }
 
   /** Once a submission's command is applied (or refused), the meta view speaks for it. */

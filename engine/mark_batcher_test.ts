@@ -75,3 +75,21 @@ Deno.test("MarkBatcher rejects every waiter with STALE_EPOCH after a takeover", 
   );
   assert.deepEqual(batcher.projectedInSync(0), ["a", "b"], "the refused mark is forgotten");
 });
+
+Deno.test("MarkBatcher drops marks of a copy removed meanwhile instead of failing the write", async () => {
+  const { meta, batcher } = await ownedImage();
+  await meta.propose({ type: "location.add", name: "vm", node: "c" });
+  await meta.propose({
+    type: "blocks.mark",
+    name: "vm",
+    epoch: 1,
+    marks: [{ node: "c", ranges: [{ start: 0, end: 8 }], status: "inSync" }],
+    retireActivity: [],
+  });
+  // A write missed c and b; before its marks commit, an admin removes c.
+  const marking = batcher.markOutOfSync(new Map([["c", new Set([3])], ["b", new Set([3])]]));
+  await meta.propose({ type: "location.remove", name: "vm", node: "c" });
+  const outcome = await marking;
+  assert.deepEqual([...outcome.dropped], []);
+  assert.deepEqual(meta.state().image("vm").inSyncNodes(3), ["a"], "b is marked; c is gone");
+});

@@ -103,7 +103,10 @@ export function applyImageRemove(state: MetaState, command: Of<"image.remove">) 
   return { name: image.name, uid: image.uid, locations: image.locationNodes() };
 }
 
-/** image.resize: changes the visible size within the capacity, by the current owner's epoch. */
+/**
+ * image.resize: changes the visible size within the capacity, by the current
+ * owner's epoch (a file may end anywhere; only creation asks for whole sectors).
+ */
 export function applyImageResize(state: MetaState, command: Of<"image.resize">) {
   const image = state.image(command.name);
   if (command.epoch !== image.epoch) {
@@ -112,10 +115,10 @@ export function applyImageResize(state: MetaState, command: Of<"image.resize">) 
       `Cannot resize image "${image.name}" at epoch ${command.epoch}: it is at epoch ${image.epoch}`,
     );
   }
-  if (command.size % SECTOR_SIZE !== 0 || command.size > image.capacity) {
+  if (command.size > image.capacity) {
     throw new UkaiError(
       "OUT_OF_RANGE",
-      `Cannot resize image "${image.name}" to ${command.size} bytes: use a multiple of ${SECTOR_SIZE} up to its capacity ${image.capacity}`,
+      `Cannot resize image "${image.name}" to ${command.size} bytes: its capacity is ${image.capacity}`,
     );
   }
   image.size = command.size;
