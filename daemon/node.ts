@@ -58,6 +58,15 @@ function hasRaftState(data: string): boolean {
   return false;
 }
 
+/** This boot of the machine; a copy whose boot id changed may have lost unflushed writes. */
+async function readBootId(): Promise<string> {
+  try {
+    return (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
 async function readToken(path: string): Promise<string> {
   const token = (await Deno.readTextFile(path)).trim();
   if (token.length < 16) {
@@ -155,7 +164,11 @@ async function assemble(
     clock: systemClock,
     logger: logger.child("engine"),
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    settings: { ioTimeoutMs: config.ioTimeout, resyncBytesPerSecond: config.resyncRate },
+    settings: {
+      ioTimeoutMs: config.ioTimeout,
+      resyncBytesPerSecond: config.resyncRate,
+      bootId: await readBootId(),
+    },
     observe: (image, operation, seconds) => metrics.observe(image, operation, seconds),
   });
   await engine.start();

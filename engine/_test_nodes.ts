@@ -8,7 +8,7 @@ import { ManualClock } from "../base/clock.ts";
 import { silentLogger } from "../base/log.ts";
 import { Rng } from "../base/rng.ts";
 import { BlockStatus, imageStoreKey, MemoryMetaStore } from "../meta/mod.ts";
-import { MemoryNetwork } from "../net/mod.ts";
+import { MemoryNetwork, type MemoryTransport } from "../net/mod.ts";
 import { BlockStore } from "../store/mod.ts";
 import { Engine, type EngineSettings } from "./engine.ts";
 
@@ -24,6 +24,8 @@ export interface TestNodes {
   engine(id: string): Engine;
   /** Creates an image of `blocks` blocks at `locations`. */
   createImage(name: string, blocks: number, locations: string[]): Promise<void>;
+  /** Replaces engine `id` by a new one on the same store (a restart), with `bootId`. */
+  restart(id: string, bootId: string): Promise<Engine>;
   /** Every in-sync copy of every block, read from the stores, must be identical. */
   expectCopiesIdentical(name: string): void;
   close(): Promise<void>;
@@ -43,22 +45,31 @@ export async function startNodes(
   for (const id of ids) {
     await meta.propose({ type: "node.add", id, address: "127.0.0.1:1", zone: "z", role: "voter" });
   }
-  for (const id of ids) {
-    const store = await BlockStore.open({ root: `${root}/${id}`, logger: silentLogger });
+  const makeEngine = async (
+    id: string,
+    store: BlockStore,
+    transport: MemoryTransport,
+    bootId: string,
+  ) => {
     const engine = new Engine({
       nodeId: id,
       meta,
       store,
-      transport: network.join(id),
+      transport,
       clock,
       logger: silentLogger,
       sleep: () => new Promise((resolve) => setTimeout(resolve, 1)),
-      settings: { activityIdleMs: 0, flushIntervalMs: 0, ...settings },
+      settings: { activityIdleMs: 0, flushIntervalMs: 0, bootId, ...settings },
     });
     await engine.start();
     await engine.recovered();
     engines.set(id, engine);
+    return engine;
+  };
+  for (const id of ids) {
+    const store = await BlockStore.open({ root: `${root}/${id}`, logger: silentLogger });
     stores.set(id, store);
+    await makeEngine(id, store, network.join(id), "boot-1");
   }
   const nodes: TestNodes = {
     meta,
@@ -67,6 +78,10 @@ export async function startNodes(
     engines,
     stores,
     engine: (id) => engines.get(id) as Engine,
+    async restart(id, bootId) {
+      await engines.get(id)?.stop();
+      return await makeEngine(id, stores.get(id) as BlockStore, network.rejoin(id), bootId);
+    },
     async createImage(name, blocks, locations) {
       await meta.propose({
         type: "image.create",

@@ -54,12 +54,10 @@ export function registerBlockRoutes(
     return EMPTY;
   });
   transport.handle(BlockMessage.flush, async (_from, body) => {
-    await server.flush(headerOnly(body));
-    return EMPTY;
+    return encodeJson({ bootId: await server.flush(headerOnly(body)) });
   });
   transport.handle(BlockMessage.fence, async (_from, body) => {
-    await server.fence(headerOnly(body));
-    return EMPTY;
+    return encodeJson({ bootId: await server.fence(headerOnly(body)) });
   });
   transport.handle(BlockMessage.exportBlock, async (_from, body) => {
     const exported = await server.exportBlock(headerOnly(body));

@@ -39,6 +39,12 @@ export type ExportFetcher = (
 /** Options of a {@link BlockServer}. */
 export interface BlockServerOptions {
   readonly nodeId: string;
+  /**
+   * Identifies this boot of the machine (Linux's boot_id). A flush answers
+   * with it, so an owner learns that a copy's machine restarted and may have
+   * lost writes it had not flushed.
+   */
+  readonly bootId: string;
   readonly meta: MetaStore;
   readonly store: BlockStore;
   readonly logger: Logger;
@@ -189,17 +195,19 @@ export class BlockServer {
     });
   }
 
-  /** Makes every write to this copy of the image durable. */
-  async flush(header: BlockHeader): Promise<void> {
+  /** Makes every write to this copy of the image durable; answers this machine's boot id. */
+  async flush(header: BlockHeader): Promise<string> {
     const image = this.#image(header.uid);
     await (this.#admit(image, header.epoch) ?? Promise.resolve());
     await this.blocksOf(image).flush();
+    return this.#options.bootId;
   }
 
-  /** Raises this node's fence for the image to `header.epoch` (a takeover). */
-  async fence(header: BlockHeader): Promise<void> {
+  /** Raises this node's fence for the image to `header.epoch` (a takeover); answers the boot id. */
+  async fence(header: BlockHeader): Promise<string> {
     const image = this.#image(header.uid);
     await (this.#admit(image, header.epoch) ?? Promise.resolve());
+    return this.#options.bootId;
   }
 
   /** The whole block as data extents plus their bytes, for a pull by another copy. */

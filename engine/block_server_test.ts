@@ -31,8 +31,20 @@ async function setup() {
     b: await BlockStore.open({ root: `${root}/b`, logger: silentLogger }),
   };
   const servers = {
-    a: new BlockServer({ nodeId: "a", meta, store: stores.a, logger: silentLogger }),
-    b: new BlockServer({ nodeId: "b", meta, store: stores.b, logger: silentLogger }),
+    a: new BlockServer({
+      nodeId: "a",
+      bootId: "boot",
+      meta,
+      store: stores.a,
+      logger: silentLogger,
+    }),
+    b: new BlockServer({
+      nodeId: "b",
+      bootId: "boot",
+      meta,
+      store: stores.b,
+      logger: silentLogger,
+    }),
   };
   const uid = meta.state().image("vm").uid;
   const cleanup = async () => {
@@ -120,7 +132,13 @@ Deno.test("BlockServer refuses requests older than its fence, also after a resta
     await servers.a.write(header(uid, { epoch: 6 }), new Uint8Array(5));
     await stores.a.close();
     stores.a = await BlockStore.open({ root: `${root}/a`, logger: silentLogger });
-    const restarted = new BlockServer({ nodeId: "a", meta, store: stores.a, logger: silentLogger });
+    const restarted = new BlockServer({
+      nodeId: "a",
+      bootId: "boot",
+      meta,
+      store: stores.a,
+      logger: silentLogger,
+    });
     await assert.rejects(async () => await restarted.read(header(uid, { epoch: 5 })), {
       code: "STALE_EPOCH",
     });

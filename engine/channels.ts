@@ -25,8 +25,10 @@ export interface BlockChannel {
   read(header: BlockHeader): Promise<Uint8Array>;
   write(header: BlockHeader, data: Uint8Array<ArrayBuffer>): Promise<void>;
   punch(header: BlockHeader): Promise<void>;
-  flush(header: BlockHeader): Promise<void>;
-  fence(header: BlockHeader): Promise<void>;
+  /** Makes the node's copy durable; resolves to the node's boot id. */
+  flush(header: BlockHeader): Promise<string>;
+  /** Raises the node's fence to the header's epoch; resolves to the node's boot id. */
+  fence(header: BlockHeader): Promise<string>;
   exportBlock(header: BlockHeader, blockSize: number): Promise<BlockExport>;
   /** Asks the node to replace its copy with the in-sync copy at `source`; resolves to bytes shipped. */
   pull(header: BlockHeader, source: string): Promise<number>;
@@ -57,11 +59,11 @@ export class LocalChannel implements BlockChannel {
     await this.server.punch(header);
   }
 
-  flush(header: BlockHeader): Promise<void> {
+  flush(header: BlockHeader): Promise<string> {
     return this.server.flush(header);
   }
 
-  fence(header: BlockHeader): Promise<void> {
+  fence(header: BlockHeader): Promise<string> {
     return this.server.fence(header);
   }
 
@@ -110,12 +112,20 @@ export class RemoteChannel implements BlockChannel {
     await this.#call(BlockMessage.punch, encodeBlockHeader(header));
   }
 
-  async flush(header: BlockHeader): Promise<void> {
-    await this.#call(BlockMessage.flush, encodeBlockHeader(header));
+  async flush(header: BlockHeader): Promise<string> {
+    const answer = decodeJson(await this.#call(BlockMessage.flush, encodeBlockHeader(header)));
+    if (typeof answer.bootId !== "string") {
+      throw new UkaiError("PROTOCOL", `Node "${this.node}" answered a flush without its boot id`);
+    }
+    return answer.bootId;
   }
 
-  async fence(header: BlockHeader): Promise<void> {
-    await this.#call(BlockMessage.fence, encodeBlockHeader(header));
+  async fence(header: BlockHeader): Promise<string> {
+    const answer = decodeJson(await this.#call(BlockMessage.fence, encodeBlockHeader(header)));
+    if (typeof answer.bootId !== "string") {
+      throw new UkaiError("PROTOCOL", `Node "${this.node}" answered a fence without its boot id`);
+    }
+    return answer.bootId;
   }
 
   async exportBlock(header: BlockHeader, blockSize: number): Promise<BlockExport> {

@@ -42,6 +42,8 @@ export interface EngineSettings {
   readonly activityIdleMs: number;
   /** Node-wide resync cap in bytes/s (0: unlimited). */
   readonly resyncBytesPerSecond: number;
+  /** This machine's boot id (Linux's /proc/sys/kernel/random/boot_id). */
+  readonly bootId: string;
 }
 
 /** Defaults of {@link EngineSettings}. */
@@ -52,6 +54,7 @@ export const ENGINE_DEFAULTS: EngineSettings = {
   flushIntervalMs: 5000,
   activityIdleMs: 5000,
   resyncBytesPerSecond: 0,
+  bootId: "unknown",
 };
 
 /** What the engine is built from. */
@@ -110,6 +113,7 @@ export class Engine implements Channels {
     });
     this.server = new BlockServer({
       nodeId: options.nodeId,
+      bootId: this.settings.bootId,
       meta: options.meta,
       store: options.store,
       logger: options.logger,
@@ -239,7 +243,7 @@ export class Engine implements Channels {
       await previous.session.release().catch(() => undefined);
       await this.#drop(name, "replaced");
     }
-    const { uid, epoch } = await takeOwnership(
+    const { uid, epoch, bootIds } = await takeOwnership(
       {
         nodeId: this.nodeId,
         meta: this.#options.meta,
@@ -264,6 +268,7 @@ export class Engine implements Channels {
       kind,
       activityIdleMs: this.settings.activityIdleMs,
       onRead: (node, bytes) => this.#countRead(name, node, bytes),
+      bootIds,
     });
     const limiter = new RateLimiter(
       this.#image(name).resyncRateBytesPerSecond,

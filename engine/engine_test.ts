@@ -328,3 +328,27 @@ Deno.test("an image move copies every block to the new node and then removes the
     await nodes.close();
   }
 });
+
+Deno.test("a copy whose machine rebooted between flushes goes out of sync for the blocks written since the last flush", async () => {
+  const nodes = await startNodes(["n1", "n2"]);
+  try {
+    await nodes.createImage("vm", 4, ["n1", "n2"]);
+    const n1 = nodes.engine("n1");
+    await n1.open("vm");
+    await n1.write("vm", 0, pattern(1, 2 * BLOCK));
+    await n1.flush("vm");
+    await n1.write("vm", 2 * BLOCK, pattern(2, 100));
+    await nodes.restart("n2", "boot-2");
+    await n1.flush("vm");
+    const image = nodes.meta.state().image("vm");
+    assert.deepEqual(
+      [0, 1, 2, 3].map((block) => image.statusOf("n2", block)),
+      [BlockStatus.inSync, BlockStatus.inSync, BlockStatus.outOfSync, BlockStatus.inSync],
+      "only the block written since the previous flush may have been lost",
+    );
+    await tickUntil(nodes, () => image.outOfSyncTotal() === 0, "the resync of the rebooted copy");
+    nodes.expectCopiesIdentical("vm");
+  } finally {
+    await nodes.close();
+  }
+});

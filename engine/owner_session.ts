@@ -41,6 +41,8 @@ export interface OwnerSessionOptions {
   readonly activityIdleMs: number;
   /** Called with the node and byte count of every copy a read was served from. */
   readonly onRead?: (node: string, bytes: number) => void;
+  /** The boot ids the locations answered the takeover's fence with. */
+  readonly bootIds?: ReadonlyMap<string, string>;
 }
 
 type SessionState = "active" | "releasing" | "ended";
@@ -62,9 +64,12 @@ export class OwnerSession {
   #modificationsInFlight = 0;
   #drainWaiters: (() => void)[] = [];
   #growth: Promise<void> = Promise.resolve();
+  /** The boot id each copy answered its last fence or flush with. */
+  readonly #bootIds = new Map<string, string>();
 
   constructor(options: OwnerSessionOptions) {
     this.#options = options;
+    for (const [node, bootId] of options.bootIds ?? []) this.#bootIds.set(node, bootId);
     this.marks = new MarkBatcher({
       meta: options.meta,
       imageName: options.imageName,
@@ -312,9 +317,12 @@ export class OwnerSession {
         holders.set(node, [...(holders.get(node) ?? []), block]);
       }
     }
+    const bootIds = new Map<string, string>();
     const answers = await Promise.all(
       [...holders.keys()].map((node) =>
-        this.#ask(node, () => this.#options.channels.to(node).flush(this.#header(0, 0, 0)))
+        this.#ask(node, async () => {
+          bootIds.set(node, await this.#options.channels.to(node).flush(this.#header(0, 0, 0)));
+        })
       ),
     );
     const stale = answers.find((answer) =>
@@ -323,7 +331,25 @@ export class OwnerSession {
     if (stale !== undefined) this.#failIfStale(stale.error);
     const marks: OutOfSyncMarks = new Map();
     for (const answer of answers) {
-      if (answer.error !== null) marks.set(answer.node, new Set(holders.get(answer.node)));
+      const bootId = bootIds.get(answer.node);
+      const previous = this.#bootIds.get(answer.node);
+      // A copy whose machine restarted since its last flush may have lost the
+      // writes it had not flushed: exactly the blocks this flush covers.
+      const rebooted = bootId !== undefined && previous !== undefined && previous !== bootId;
+      if (answer.error !== null || rebooted) {
+        marks.set(answer.node, new Set(holders.get(answer.node)));
+      }
+      if (bootId !== undefined) this.#bootIds.set(answer.node, bootId);
+      if (rebooted) {
+        this.#options.logger.warn(
+          "a copy's machine restarted; its unflushed blocks go out of sync",
+          {
+            image: this.#options.imageName,
+            node: answer.node,
+            blocks: holders.get(answer.node)?.length,
+          },
+        );
+      }
     }
     let dropped: ReadonlySet<number>;
     try {

@@ -31,6 +31,8 @@ export interface TakeoverContext {
 export interface Takeover {
   readonly uid: number;
   readonly epoch: number;
+  /** The boot id each fenced location answered with. */
+  readonly bootIds: ReadonlyMap<string, string>;
 }
 
 async function take(context: TakeoverContext, name: string, kind: OwnerKind) {
@@ -81,10 +83,11 @@ export async function takeOwnership(
   const image = context.meta.state().image(name);
   const header = { uid, epoch, block: 0, offset: 0, length: 0, flags: 0 };
   const unreachable = new Set<string>();
+  const bootIds = new Map<string, string>();
   await Promise.all(
     image.locationNodes().map(async (node) => {
       try {
-        await context.channels.to(node).fence(header);
+        bootIds.set(node, await context.channels.to(node).fence(header));
       } catch (error) {
         if (error instanceof UkaiError && error.code === "STALE_EPOCH") throw error;
         unreachable.add(node);
@@ -113,5 +116,5 @@ export async function takeOwnership(
     unreachable: [...unreachable].join(","),
     reconciled: plan.retireActivity.length,
   });
-  return { uid, epoch };
+  return { uid, epoch, bootIds };
 }

@@ -90,6 +90,42 @@ function readNodeId(body: Uint8Array, offset: number): { id: NodeId } | { reason
   return reason === null ? { id } : { reason };
 }
 
+/** What a HELLO carries: the client's nonce and the node id it claims (not yet proved). */
+export interface Hello {
+  /** Marks the outcome as a parsed HELLO. */
+  readonly kind: "hello";
+  /** The client's {@link NONCE_SIZE} random bytes (a view into the body). */
+  readonly nonce: Uint8Array;
+  /** The node id the client claims; only the PROOF step shows it knows the secret. */
+  readonly clientNodeId: NodeId;
+}
+
+/**
+ * Reads a HELLO body (`version | nonce | len id | id`), or says why it is
+ * malformed. The server side of the handshake reads HELLO through this; tools
+ * that watch a stream (the tests' fault proxy) use it to learn who dials.
+ *
+ * @example
+ * ```ts
+ * import { ClientHandshake, parseHello } from "./handshake.ts";
+ * const client = new ClientHandshake({
+ *   secret: new TextEncoder().encode("a cluster secret of some length"),
+ *   localNodeId: "n1", nonce: new Uint8Array(32).fill(1), expectedServerId: null,
+ * });
+ * const hello = parseHello(client.hello());
+ * if (hello.kind !== "hello" || hello.clientNodeId !== "n1") throw new Error("not parsed");
+ * ```
+ */
+export function parseHello(body: Uint8Array): Hello | HandshakeRefusal {
+  if (body.length < 1 + NONCE_SIZE + 2) return refused("PROTOCOL", "hello too short");
+  if (body[0] !== HANDSHAKE_VERSION) {
+    return refused("PROTOCOL", `unsupported handshake version ${body[0]}`);
+  }
+  const parsed = readNodeId(body, 1 + NONCE_SIZE);
+  if ("reason" in parsed) return refused("PROTOCOL", `hello: ${parsed.reason}`);
+  return { kind: "hello", nonce: body.subarray(1, 1 + NONCE_SIZE), clientNodeId: parsed.id };
+}
+
 function writeNodeId(target: Uint8Array, offset: number, id: Uint8Array): void {
   target[offset] = id.length;
   target.set(id, offset + 1);
@@ -208,22 +244,18 @@ export class ServerHandshake {
   receiveHello(body: Uint8Array): { kind: "challenge"; body: Uint8Array } | HandshakeRefusal {
     assert(this.#step === "start", "receiveHello() out of order");
     this.#step = "challenged";
-    if (body.length < 1 + NONCE_SIZE + 2) return refused("PROTOCOL", "hello too short");
-    if (body[0] !== HANDSHAKE_VERSION) {
-      return refused("PROTOCOL", `unsupported handshake version ${body[0]}`);
-    }
-    const clientNonce = body.subarray(1, 1 + NONCE_SIZE);
-    const parsed = readNodeId(body, 1 + NONCE_SIZE);
-    if ("reason" in parsed) return refused("PROTOCOL", `hello: ${parsed.reason}`);
+    const hello = parseHello(body);
+    if (hello.kind === "refused") return hello;
     const { secret, localNodeId, nonce } = this.#options;
-    if (parsed.id === localNodeId) return refused("PROTOCOL", "client claims our own node id");
-    if (proofsEqual(clientNonce, nonce)) return refused("AUTH_FAILED", "client echoed our nonce");
-    this.#key = sessionKey(secret, clientNonce, nonce);
-    this.#clientNodeId = parsed.id;
+    const clientNodeId = hello.clientNodeId;
+    if (clientNodeId === localNodeId) return refused("PROTOCOL", "client claims our own node id");
+    if (proofsEqual(hello.nonce, nonce)) return refused("AUTH_FAILED", "client echoed our nonce");
+    this.#key = sessionKey(secret, hello.nonce, nonce);
+    this.#clientNodeId = clientNodeId;
     const id = encoder.encode(localNodeId);
     const challenge = new Uint8Array(NONCE_SIZE + PROOF_SIZE + 1 + id.length);
     challenge.set(nonce, 0);
-    challenge.set(proofOf(this.#key, LABEL_SERVER, localNodeId, parsed.id), NONCE_SIZE);
+    challenge.set(proofOf(this.#key, LABEL_SERVER, localNodeId, clientNodeId), NONCE_SIZE);
     writeNodeId(challenge, NONCE_SIZE + PROOF_SIZE, id);
     return { kind: "challenge", body: challenge };
   }

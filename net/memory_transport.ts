@@ -40,6 +40,14 @@ export class MemoryNetwork {
     return transport;
   }
 
+  /** Gives `nodeId` a fresh transport (a restarted process); the old one stops receiving. */
+  rejoin(nodeId: string): MemoryTransport {
+    assert(this.#nodes.has(nodeId), `node ${nodeId} never joined`);
+    const transport = new MemoryTransport(nodeId, this);
+    this.#nodes.set(nodeId, transport);
+    return transport;
+  }
+
   /** Makes `nodeId` unreachable (as if killed) or reachable again. */
   setDown(nodeId: string, down: boolean): void {
     if (down) this.#down.add(nodeId);

@@ -30,6 +30,8 @@ export {
 export {
   ClientHandshake,
   type HandshakeRefusal,
+  type Hello,
+  parseHello,
   SECRET_SIZE_MIN,
   ServerHandshake,
 } from "./handshake.ts";
