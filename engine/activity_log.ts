@@ -55,6 +55,11 @@ export class ActivityLog {
     return this.#options.meta.state().images.get(this.#options.imageName)?.activity ?? new Map();
   }
 
+  /** Whether `block` is in the committed log. */
+  isActive(block: number): boolean {
+    return this.#active().has(block);
+  }
+
   /** Blocks among `blocks` not yet in the committed log. */
   inactive(blocks: readonly number[]): number[] {
     const active = this.#active();

@@ -3,7 +3,7 @@
  * Hot operations (read, write, punch, flush, fence, export, pull) use a fixed
  * 28-byte little-endian header — image uid, epoch, block, offset, length,
  * flags, reserved zero — followed by the payload; rare ones (forwarded reads,
- * ownership hand-off, health) carry JSON. Decoding validates every field and
+ * ownership hand-off, health, statistics) carry JSON. Decoding validates every field and
  * throws PROTOCOL for anything malformed.
  *
  * @module
@@ -27,6 +27,7 @@ export const BlockMessage = {
   takeOwnership: 209,
   health: 210,
   forwardTruncate: 211,
+  stats: 212,
 } as const;
 
 /** Size of the fixed header of a hot block operation. */

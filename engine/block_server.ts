@@ -161,6 +161,35 @@ export class BlockServer {
     });
   }
 
+  /** Whether a request at `epoch` is admitted without waiting (the fence is loaded and equal). */
+  #admitsNow(image: ImageRecord, epoch: number): boolean {
+    const fence = this.#fences.get(image.uid);
+    return fence !== undefined && fence.busy === null && epoch === fence.epoch &&
+      epoch >= image.epoch;
+  }
+
+  /**
+   * Writes synchronously when the request is admitted without waiting (the
+   * owner's hot path); returns false, having done nothing, when it must go
+   * the asynchronous way. Throws like {@link write}.
+   */
+  writeNow(header: BlockHeader, data: Uint8Array<ArrayBuffer>): boolean {
+    const image = this.#image(header.uid);
+    this.#checkTarget(image, header, "held");
+    if (!this.#admitsNow(image, header.epoch)) return false;
+    this.blocksOf(image).write(header.block, header.offset, data.subarray(0, header.length));
+    return true;
+  }
+
+  /** Reads synchronously into `target` when admitted without waiting; false otherwise. */
+  readNow(header: BlockHeader, target: Uint8Array<ArrayBuffer>): boolean {
+    const image = this.#image(header.uid);
+    this.#checkTarget(image, header, "inSync");
+    if (!this.#admitsNow(image, header.epoch)) return false;
+    this.blocksOf(image).read(header.block, header.offset, target.subarray(0, header.length));
+    return true;
+  }
+
   /** Reads `header.length` bytes of an in-sync copy into `target` (or a new buffer). */
   read(
     header: BlockHeader,

@@ -259,6 +259,7 @@ export class Engine implements Channels {
       nodeId: this.nodeId,
       meta: this.#options.meta,
       channels: this,
+      server: this.server,
       health: this.health,
       clock: this.#options.clock,
       logger: this.#logger,
@@ -335,21 +336,44 @@ export class Engine implements Channels {
 
   // ---- I/O -----------------------------------------------------------------
 
+  /** Records the latency of an operation that started at `started` (monotonic ms). */
+  #observe(name: string, operation: TimedOperation, started: number): void {
+    const stats = this.stats.image(name);
+    const seconds = (this.#options.clock.monotonicMs() - started) / 1000;
+    if (operation === "read") stats.readLatency.observe(seconds);
+    else if (operation === "write") stats.writeLatency.observe(seconds);
+    else stats.flushLatency.observe(seconds);
+    this.#options.observe?.(name, operation, seconds);
+  }
+
   async #timed<T>(name: string, operation: TimedOperation, work: () => Promise<T>): Promise<T> {
     const started = this.#options.clock.monotonicMs();
-    const stats = this.stats.image(name);
     try {
       return await work();
     } catch (error) {
-      stats.errors++;
+      this.stats.image(name).errors++;
       throw error;
     } finally {
-      const seconds = (this.#options.clock.monotonicMs() - started) / 1000;
-      if (operation === "read") stats.readLatency.observe(seconds);
-      else if (operation === "write") stats.writeLatency.observe(seconds);
-      else stats.flushLatency.observe(seconds);
-      this.#options.observe?.(name, operation, seconds);
+      this.#observe(name, operation, started);
     }
+  }
+
+  /**
+   * Runs a synchronous hot-path attempt: true when it did the whole
+   * operation (recorded like any other), false when the caller must take the
+   * asynchronous path.
+   */
+  #now(name: string, operation: TimedOperation, attempt: () => boolean): boolean {
+    const started = this.#options.clock.monotonicMs();
+    try {
+      if (!attempt()) return false;
+    } catch (error) {
+      this.stats.image(name).errors++;
+      this.#observe(name, operation, started);
+      throw error;
+    }
+    this.#observe(name, operation, started);
+    return true;
   }
 
   #countRead(name: string, node: string, bytes: number): void {
@@ -381,13 +405,31 @@ export class Engine implements Channels {
     }
   }
 
-  /** Writes `data` at `offset` (taking ownership if needed); `durable` for O_SYNC/O_DSYNC. */
-  write(name: string, offset: number, data: Uint8Array<ArrayBuffer>, durable = false) {
-    return this.#timed(name, "write", async () => {
-      await this.#asOwner(name, (session) => session.write(offset, data, durable));
+  /**
+   * Writes `data` at `offset` (taking ownership if needed); `durable` for
+   * O_SYNC/O_DSYNC. Returns nothing when the write completed synchronously
+   * (the owner's only in-sync copy is local), a promise otherwise.
+   */
+  write(
+    name: string,
+    offset: number,
+    data: Uint8Array<ArrayBuffer>,
+    durable = false,
+  ): void | Promise<void> {
+    const session = durable || this.#fenced.has(name) ? undefined : this.sessionOf(name);
+    const count = () => {
       const stats = this.stats.image(name);
       stats.writeOps++;
       stats.writeBytes += data.length;
+    };
+    if (
+      session !== undefined && this.#now(name, "write", () => session.tryWriteNow(offset, data))
+    ) {
+      return count();
+    }
+    return this.#timed(name, "write", async () => {
+      await this.#asOwner(name, (owner) => owner.write(offset, data, durable));
+      count();
     });
   }
 
@@ -410,18 +452,28 @@ export class Engine implements Channels {
     });
   }
 
-  /** Reads `[offset, offset + target.length)` into `target`. */
-  read(name: string, offset: number, target: Uint8Array): Promise<void> {
-    return this.#timed(name, "read", async () => {
-      const image = this.#image(name);
-      const end = Math.min(offset + target.length, image.size);
-      const view = target.subarray(0, Math.max(0, end - offset));
-      const session = this.sessionOf(name);
-      if (session !== undefined) await session.read(offset, view);
-      else await this.#readAsNonOwner(name, offset, view);
+  /**
+   * Reads `[offset, offset + target.length)` into `target` (up to the visible
+   * size). Returns nothing when served synchronously from the local copy, a
+   * promise otherwise.
+   */
+  read(name: string, offset: number, target: Uint8Array<ArrayBuffer>): void | Promise<void> {
+    const image = this.#image(name);
+    const end = Math.min(offset + target.length, image.size);
+    const view = target.subarray(0, Math.max(0, end - offset));
+    const count = () => {
       const stats = this.stats.image(name);
       stats.readOps++;
       stats.readBytes += view.length;
+    };
+    const session = this.sessionOf(name);
+    if (session !== undefined && this.#now(name, "read", () => session.tryReadNow(offset, view))) {
+      return count();
+    }
+    return this.#timed(name, "read", async () => {
+      if (session !== undefined) await session.read(offset, view);
+      else await this.#readAsNonOwner(name, offset, view);
+      count();
     });
   }
 

@@ -44,7 +44,7 @@ Deno.test("never-written ranges read as zeros, and reads stop at the visible siz
     await nodes.engine("n1").read("vm", BLOCK, target);
     assert.ok(target.every((byte) => byte === 0));
     await assert.rejects(
-      nodes.engine("n1").write("vm", 4 * BLOCK - 10, new Uint8Array(20)),
+      async () => await nodes.engine("n1").write("vm", 4 * BLOCK - 10, new Uint8Array(20)),
       { code: "OUT_OF_RANGE" },
       "a write past the capacity is refused whole",
     );
@@ -85,7 +85,9 @@ Deno.test("a write that no copy took fails with EIO and marks nothing", async ()
     const n1 = nodes.engine("n1");
     await n1.write("vm", 0, pattern(1, 100));
     nodes.network.setDown("n2", true);
-    const failure = await n1.write("vm", 0, pattern(2, 100)).catch((error) => error);
+    const failure = await (async () => await n1.write("vm", 0, pattern(2, 100)))().catch((error) =>
+      error
+    );
     assert.ok(failure instanceof UkaiError);
     assert.equal(failure.errno, 5);
     assert.equal(nodes.meta.state().image("vm").statusOf("n2", 0), BlockStatus.inSync);
@@ -117,6 +119,7 @@ Deno.test("a new owner fences every copy: a deposed owner that missed the news g
       nodeId: "n1",
       meta: nodes.meta,
       channels: n1,
+      server: n1.server,
       health: n1.health,
       clock: nodes.clock,
       logger: silentLogger,
@@ -175,7 +178,7 @@ Deno.test("a graceful handover: the new owner sees every write and the old one s
     await n2.write("vm", 0, pattern(2, 50));
     assert.equal(image.epoch, 2);
     await assert.rejects(
-      n1.write("vm", 0, pattern(3, 50)),
+      async () => await n1.write("vm", 0, pattern(3, 50)),
       { code: "NOT_OWNER" },
       "the old owner's open handles are fenced: it cannot take the image back",
     );

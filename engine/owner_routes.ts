@@ -1,8 +1,8 @@
 /**
  * The owner-level calls between nodes, beside the block protocol: a read
  * forwarded to the image's owner, a request to release an image (graceful
- * hand-over), a request to take ownership (`ukai image handover --to`), and
- * a node's health view. Bodies are JSON and validated on arrival.
+ * hand-over), a request to take ownership (`ukai image handover --to`), a
+ * node's health view and its I/O statistics of an image. Bodies are JSON and validated on arrival.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import type { Transport } from "../net/mod.ts";
 import { BlockMessage, decodeJson, encodeJson } from "./block_protocol.ts";
 import type { Engine, EngineSettings } from "./engine.ts";
 import type { PeerHealthView } from "./peer_health.ts";
+import { checkStatsSummary, type ImageStatsSummary } from "./stats.ts";
 
 /** Calls a node makes on other nodes about ownership. */
 export interface OwnerCalls {
@@ -21,6 +22,8 @@ export interface OwnerCalls {
   takeOwnership(node: string, name: string): Promise<number>;
   /** `node`'s view of its peers' health (RTT, suspensions). */
   health(node: string): Promise<PeerHealthView[]>;
+  /** `node`'s I/O statistics of image `name`. */
+  stats(node: string, name: string): Promise<ImageStatsSummary>;
 }
 
 function offsetField(body: Record<string, unknown>, key: string): number {
@@ -75,6 +78,15 @@ export class RemoteOwnerCalls implements OwnerCalls {
     }
     return answer.peers as PeerHealthView[];
   }
+
+  async stats(node: string, name: string): Promise<ImageStatsSummary> {
+    const answer = decodeJson(
+      await this.transport.request(node, BlockMessage.stats, encodeJson({ name }), {
+        timeoutMs: this.settings.ioTimeoutMs,
+      }),
+    );
+    return checkStatsSummary(answer);
+  }
 }
 
 /** Serves the owner-level calls for `engine`. */
@@ -103,4 +115,8 @@ export function registerOwnerRoutes(transport: Transport, engine: Engine): void 
     return encodeJson({ epoch: session.epoch });
   });
   transport.handle(BlockMessage.health, () => encodeJson({ peers: engine.health.views() }));
+  transport.handle(BlockMessage.stats, (_from, body) => {
+    const name = checkImageName(decodeJson(body).name);
+    return encodeJson(engine.stats.summaryOf(name));
+  });
 }

@@ -18,6 +18,7 @@ import type { ImageRecord, MetaStore, OwnerKind } from "../meta/mod.ts";
 import { ActivityLog } from "./activity_log.ts";
 import { BlockLocks, type Unlock } from "./block_locks.ts";
 import { type BlockHeader, WRITE_FLAG_DURABLE } from "./block_protocol.ts";
+import type { BlockServer } from "./block_server.ts";
 import type { BlockChannel, Channels } from "./channels.ts";
 import { type Segment, splitIntoSegments } from "./layout.ts";
 import { MarkBatcher } from "./mark_batcher.ts";
@@ -30,6 +31,8 @@ export interface OwnerSessionOptions {
   readonly nodeId: string;
   readonly meta: MetaStore;
   readonly channels: Channels;
+  /** This node's block server, for the synchronous hot path. */
+  readonly server: BlockServer;
   readonly health: PeerHealth;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -184,6 +187,75 @@ export class OwnerSession {
         data.subarray(segment.bufferOffset, segment.bufferOffset + segment.length),
       ));
     if (offset + data.length > image.size) await this.#grow(offset + data.length);
+  }
+
+  /**
+   * The hot path: does the whole write synchronously when this node's copy is
+   * the only in-sync copy of every block concerned, the blocks are already in
+   * the activity log and no lock is contended. Returns false, having done
+   * nothing, when the write must take {@link write}. Throws when the only
+   * copy fails (nothing to mark: the write fails).
+   */
+  tryWriteNow(offset: number, data: Uint8Array<ArrayBuffer>): boolean {
+    if (this.#state !== "active") return false;
+    const image = this.image();
+    if (offset + data.length > image.size) return false;
+    const segments = splitIntoSegments(offset, data.length, image.blockSize);
+    const self = this.#options.nodeId;
+    for (const segment of segments) {
+      if (!this.activity.isActive(segment.block)) return false;
+      const targets = this.marks.projectedInSync(segment.block);
+      if (targets.length !== 1 || targets[0] !== self) return false;
+    }
+    const unlocks: Unlock[] = [];
+    for (const segment of segments) {
+      const unlock = this.locks.trySharedNow(segment.block);
+      if (unlock === null) break;
+      unlocks.push(unlock);
+    }
+    try {
+      if (unlocks.length !== segments.length) return false;
+      const server = this.#options.server;
+      for (const [index, segment] of segments.entries()) {
+        this.activity.writeStarted(segment.block);
+        try {
+          const header = this.#header(segment.block, segment.blockOffset, segment.length);
+          const part = data.subarray(segment.bufferOffset, segment.bufferOffset + segment.length);
+          const done = server.writeNow(header, part);
+          // Only the first segment may fall back: later ones find the fence loaded.
+          if (!done) {
+            assert(index === 0, "the fence changed in the middle of a write");
+            return false;
+          }
+        } finally {
+          this.activity.writeEnded(segment.block);
+        }
+      }
+      return true;
+    } finally {
+      for (const unlock of unlocks) unlock();
+    }
+  }
+
+  /**
+   * The read hot path: reads synchronously when this node holds an in-sync
+   * copy of every block concerned; false when {@link read} must serve it.
+   */
+  tryReadNow(offset: number, target: Uint8Array<ArrayBuffer>): boolean {
+    if (this.#state !== "active") return false;
+    const image = this.image();
+    const segments = splitIntoSegments(offset, target.length, image.blockSize);
+    const self = this.#options.nodeId;
+    for (const segment of segments) {
+      if (!this.marks.projectedInSync(segment.block).includes(self)) return false;
+    }
+    for (const segment of segments) {
+      const header = this.#header(segment.block, segment.blockOffset, segment.length);
+      const part = target.subarray(segment.bufferOffset, segment.bufferOffset + segment.length);
+      if (!this.#options.server.readNow(header, part)) return false;
+    }
+    this.#options.onRead?.(self, target.length);
+    return true;
   }
 
   /** Discards `[offset, offset + length)` on every in-sync copy; it reads as zeros after. */

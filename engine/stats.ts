@@ -3,10 +3,12 @@
  * written, reads served by the local copy versus remote ones, resync bytes,
  * errors, and latency histograms with fixed bucket bounds (the shape
  * Prometheus expects). Counters only grow; the control API and `/metrics`
- * read them.
+ * read them, and peers ask for a node's summary (`ukai image stats`).
  *
  * @module
  */
+
+import { UkaiError } from "../base/errors.ts";
 
 /** Upper bounds of the latency buckets, in seconds (the last bucket is +Inf). */
 export const LATENCY_BUCKETS_SECONDS = [
@@ -56,7 +58,53 @@ export class LatencyHistogram {
     const bucket = cumulative.findIndex((count) => count >= wanted);
     return LATENCY_BUCKETS_SECONDS[bucket] ?? Infinity;
   }
+
+  /** Count, mean and p50/p99 bounds in ms (null when empty or past the last bound). */
+  summary(): LatencySummary {
+    const ms = (seconds: number | null) =>
+      seconds === null || !Number.isFinite(seconds) ? null : seconds * 1000;
+    return {
+      count: this.count,
+      meanMs: this.count === 0 ? null : (this.sumSeconds / this.count) * 1000,
+      p50Ms: ms(this.quantileSeconds(0.5)),
+      p99Ms: ms(this.quantileSeconds(0.99)),
+    };
+  }
 }
+
+/** A latency histogram summed up for people and scripts. */
+export interface LatencySummary {
+  readonly count: number;
+  readonly meanMs: number | null;
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+/** The counters of {@link ImageStats}, in the order they are shown. */
+export const IMAGE_COUNTER_NAMES = [
+  "readOps",
+  "readBytes",
+  "writeOps",
+  "writeBytes",
+  "discardOps",
+  "flushOps",
+  "localReadBytes",
+  "remoteReadBytes",
+  "forwardedReadOps",
+  "resyncBytes",
+  "resyncBlocks",
+  "errors",
+] as const;
+
+/** The name of a counter. */
+export type ImageCounterName = (typeof IMAGE_COUNTER_NAMES)[number];
+
+const TIMED_HISTOGRAMS = ["readLatency", "writeLatency", "flushLatency"] as const;
+
+/** An image's statistics on one node as plain JSON: counters and latency summaries. */
+export type ImageStatsSummary =
+  & Record<ImageCounterName, number>
+  & Record<(typeof TIMED_HISTOGRAMS)[number], LatencySummary>;
 
 /** Counters of one image on this node. */
 export class ImageStats {
@@ -75,6 +123,39 @@ export class ImageStats {
   readonly readLatency = new LatencyHistogram();
   readonly writeLatency = new LatencyHistogram();
   readonly flushLatency = new LatencyHistogram();
+
+  /** The counters and latency summaries as plain JSON. */
+  summary(): ImageStatsSummary {
+    const counters = Object.fromEntries(IMAGE_COUNTER_NAMES.map((name) => [name, this[name]]));
+    const latencies = Object.fromEntries(
+      TIMED_HISTOGRAMS.map((name) => [name, this[name].summary()]),
+    );
+    return { ...counters, ...latencies } as ImageStatsSummary;
+  }
+}
+
+/**
+ * Checks a summary that arrived from a peer.
+ *
+ * @throws {UkaiError} PROTOCOL naming the first field that is not as expected
+ */
+export function checkStatsSummary(value: Readonly<Record<string, unknown>>): ImageStatsSummary {
+  const isCount = (field: unknown) =>
+    typeof field === "number" && Number.isSafeInteger(field) && field >= 0;
+  const isBound = (field: unknown) =>
+    field === null || (typeof field === "number" && Number.isFinite(field) && field >= 0);
+  for (const name of IMAGE_COUNTER_NAMES) {
+    if (!isCount(value[name])) {
+      throw new UkaiError("PROTOCOL", `Stats field "${name}" is not a count`);
+    }
+  }
+  for (const name of TIMED_HISTOGRAMS) {
+    const latency = value[name] as Record<string, unknown> | null | undefined;
+    const valid = typeof latency === "object" && latency !== null && isCount(latency.count) &&
+      isBound(latency.meanMs) && isBound(latency.p50Ms) && isBound(latency.p99Ms);
+    if (!valid) throw new UkaiError("PROTOCOL", `Stats field "${name}" is not a latency summary`);
+  }
+  return value as unknown as ImageStatsSummary;
 }
 
 /** The kinds of operation whose latency is recorded. */
@@ -92,6 +173,11 @@ export class StatsRegistry {
       this.#images.set(name, stats);
     }
     return stats;
+  }
+
+  /** The summary of `name`'s counters (all zero when it had no I/O here). */
+  summaryOf(name: string): ImageStatsSummary {
+    return (this.#images.get(name) ?? new ImageStats()).summary();
   }
 
   /** Every image's counters, sorted by name. */

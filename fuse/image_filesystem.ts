@@ -210,31 +210,42 @@ export class ImageFilesystem implements FuseOperations {
     }
   };
 
-  read: Operation<"read"> = async (request, _inode, handle, offset) => {
+  read: Operation<"read"> = (request, _inode, handle, offset) => {
     const file = this.#openFiles.get(handle);
     const image = this.#openImage(file);
     if (file === undefined || image === undefined) return request.error(Errno.EBADF);
     const length = Math.max(0, Math.min(request.size, image.size - offset));
     const target = new Uint8Array(length);
+    if (length === 0) return request.data(target);
+    let pending: void | Promise<void>;
     try {
-      if (length > 0) await this.#options.engine.read(file.name, offset, target);
-      request.data(target);
+      pending = this.#options.engine.read(file.name, offset, target);
     } catch (error) {
-      this.#fail(request, "read", error);
+      return this.#fail(request, "read", error);
     }
+    if (pending === undefined) return request.data(target);
+    return pending.then(
+      () => request.data(target),
+      (error) => this.#fail(request, "read", error),
+    );
   };
 
-  write: Operation<"write"> = async (request, _inode, handle, data, offset) => {
+  write: Operation<"write"> = (request, _inode, handle, data, offset) => {
     const file = this.#openFiles.get(handle);
     const image = this.#openImage(file);
     if (file === undefined || image === undefined) return request.error(Errno.EBADF);
-    try {
-      await this.#options.engine.write(file.name, offset, data, file.durable);
+    const done = () => {
       this.#local(image).mtimeMs = this.#options.now();
       request.written(data.length);
+    };
+    let pending: void | Promise<void>;
+    try {
+      pending = this.#options.engine.write(file.name, offset, data, file.durable);
     } catch (error) {
-      this.#fail(request, "write", error);
+      return this.#fail(request, "write", error);
     }
+    if (pending === undefined) return done();
+    return pending.then(done, (error) => this.#fail(request, "write", error));
   };
 
   flush: Operation<"flush"> = (request) => {
