@@ -47,6 +47,8 @@ function sleep(ms: number): Promise<void> {
 export class RaftMetaStore implements MetaStore {
   readonly #options: RaftMetaStoreOptions;
   #nextRequest = 1;
+  /** A ReadIndex round not yet started, which callers arriving now join. */
+  #gathering: Promise<void> | null = null;
 
   constructor(options: RaftMetaStoreOptions) {
     this.#options = options;
@@ -100,7 +102,23 @@ export class RaftMetaStore implements MetaStore {
     }
   }
 
-  async sync(options: ProposeOptions = {}): Promise<void> {
+  /**
+   * Resolves once a ReadIndex round started after this call has been applied
+   * locally. Callers arriving in the same instant share one round (it starts
+   * after all of them, so it is valid for each).
+   */
+  sync(options: ProposeOptions = {}): Promise<void> {
+    if (this.#gathering === null) {
+      this.#gathering = (async () => {
+        await Promise.resolve();
+        this.#gathering = null;
+        await this.#syncRound(options);
+      })();
+    }
+    return this.#gathering;
+  }
+
+  async #syncRound(options: ProposeOptions): Promise<void> {
     const { node } = this.#options;
     const deadline = performance.now() + (options.timeoutMs ?? PROPOSE_TIMEOUT_MS_DEFAULT);
     for (;;) {
