@@ -33,6 +33,16 @@ async function threeNodes(options: { zones?: string[] } = {}): Promise<ProcessCl
   return cluster;
 }
 
+/** Creates image "vm" of BLOCKS blocks at `locations`, through n1. */
+async function createImage(cluster: ProcessCluster, locations: string[]): Promise<void> {
+  await cluster.call("n1", "POST", "/v1/images", {
+    name: "vm",
+    size: BLOCKS * BLOCK,
+    blockSize: BLOCK,
+    locations,
+  });
+}
+
 async function image(cluster: ProcessCluster, via: string, name: string): Promise<ImageView> {
   return await cluster.call<ImageView>(via, "GET", `/v1/images/${name}?fresh=1`);
 }
@@ -72,12 +82,7 @@ async function verify(cluster: ProcessCluster, writer: SlotWriter, via: string, 
 Deno.test("data written through one node's mount is read through a node without a copy", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n1", "n2"],
-    });
+    await createImage(cluster, ["n1", "n2"]);
     const writer = new SlotWriter(1, SLOT, SLOTS);
     cluster.defer(() => writer.closeAll());
     for (let slot = 0; slot < SLOTS; slot++) {
@@ -106,12 +111,7 @@ Deno.test("data written through one node's mount is read through a node without 
 Deno.test("kill -9 of a location during a write storm: writes go on, its copies go out of sync, and a resync repairs them", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n1", "n2"],
-    });
+    await createImage(cluster, ["n1", "n2"]);
     const writer = new SlotWriter(2, SLOT, SLOTS);
     cluster.defer(() => writer.closeAll());
     writer.start(() => `${cluster.node("n1").mount}/vm`);
@@ -137,12 +137,7 @@ Deno.test("kill -9 of a location during a write storm: writes go on, its copies 
 Deno.test("kill -9 of the owner mid-storm: another node takes over, copies converge, acknowledged writes survive", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n2", "n3"],
-    });
+    await createImage(cluster, ["n2", "n3"]);
     const writer = new SlotWriter(3, SLOT, SLOTS);
     cluster.defer(() => writer.closeAll());
     let via = "n1";
@@ -167,12 +162,7 @@ Deno.test("kill -9 of the owner mid-storm: another node takes over, copies conve
 Deno.test("a zombie owner (SIGSTOP, taken over, SIGCONT) gets its late writes refused", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n1", "n2", "n3"],
-    });
+    await createImage(cluster, ["n1", "n2", "n3"]);
     const writer = new SlotWriter(4, SLOT, SLOTS);
     cluster.defer(() => writer.closeAll());
     for (let slot = 0; slot < 4; slot++) {
@@ -233,12 +223,7 @@ Deno.test("a zombie owner (SIGSTOP, taken over, SIGCONT) gets its late writes re
 Deno.test("a simulated live migration: writes on A, handover, B reads every write and its writes fence A", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n1", "n3"],
-    });
+    await createImage(cluster, ["n1", "n3"]);
     const a = `${cluster.node("n1").mount}/vm`;
     const b = `${cluster.node("n2").mount}/vm`;
     const held = await Deno.open(b, { read: true, write: true });
@@ -275,12 +260,7 @@ Deno.test("a simulated live migration: writes on A, handover, B reads every writ
 Deno.test("image move while a writer keeps writing, interrupted by a restart and resumed", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n1", "n2"],
-    });
+    await createImage(cluster, ["n1", "n2"]);
     await cluster.call("n1", "POST", "/v1/images/vm/sync", { rate: "2M" });
     const writer = new SlotWriter(6, SLOT, SLOTS);
     cluster.defer(() => writer.closeAll());
@@ -315,12 +295,7 @@ Deno.test("image move while a writer keeps writing, interrupted by a restart and
 Deno.test("location remove is refused for the last in-sync copy, and block files always match the metadata", async () => {
   const cluster = await threeNodes();
   try {
-    await cluster.call("n1", "POST", "/v1/images", {
-      name: "vm",
-      size: BLOCKS * BLOCK,
-      blockSize: BLOCK,
-      locations: ["n1"],
-    });
+    await createImage(cluster, ["n1"]);
     const writer = new SlotWriter(7, SLOT, SLOTS);
     cluster.defer(() => writer.closeAll());
     for (let slot = 0; slot < SLOTS; slot++) {
