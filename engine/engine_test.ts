@@ -355,3 +355,18 @@ Deno.test("a copy whose machine rebooted between flushes goes out of sync for th
     await nodes.close();
   }
 });
+
+Deno.test("a resync ownership never takes an image from its owner", async () => {
+  const nodes = await startNodes(["n1", "n2"]);
+  try {
+    await nodes.createImage("vm", 4, ["n1", "n2"]);
+    const n1 = nodes.engine("n1");
+    await n1.open("vm");
+    await n1.write("vm", 0, pattern(1, 100));
+    await assert.rejects(nodes.engine("n2").acquire("vm", "resync"), { code: "CONFLICT" });
+    assert.equal(nodes.meta.state().image("vm").owner, "n1");
+    assert.ok(n1.sessionOf("vm")?.active, "the owner was not asked to release");
+  } finally {
+    await nodes.close();
+  }
+});

@@ -39,6 +39,13 @@ async function take(context: TakeoverContext, name: string, kind: OwnerKind) {
   for (let attempt = 1;; attempt++) {
     await context.meta.sync();
     let image = context.meta.state().image(name);
+    if (kind === "resync" && image.owner !== null && image.owner !== context.nodeId) {
+      // A resync only fills an empty seat; it never takes an image from anyone.
+      throw new UkaiError(
+        "CONFLICT",
+        `Image "${name}" is owned by ${image.owner}; its owner resyncs it`,
+      );
+    }
     if (image.owner !== null && image.owner !== context.nodeId) {
       try {
         await context.requestRelease(image.owner, name, image.epoch);
