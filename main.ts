@@ -5,13 +5,9 @@
  * @module
  */
 
+import { processEnvironment } from "./cli/context.ts";
 import { runCli } from "./cli/program.ts";
-import { processTerminal } from "./cli/output.ts";
 
 if (import.meta.main) {
-  const code = await runCli(Deno.args, {
-    terminal: processTerminal(),
-    env: (name) => Deno.env.get(name),
-  });
-  Deno.exit(code);
+  Deno.exit(await runCli(Deno.args, processEnvironment()));
 }

@@ -24,12 +24,7 @@ export {
   UkaiError,
 } from "./base/errors.ts";
 export { formatSize, parseBlockRange, parseRate, parseSize } from "./base/units.ts";
-export {
-  ControlClient,
-  type ControlEndpoint,
-  DEFAULT_CONTROL_SOCKET,
-} from "./control/client.ts";
-export type { NodeView } from "./control/node_routes.ts";
+export { ControlClient, type ControlEndpoint, DEFAULT_CONTROL_SOCKET } from "./control/client.ts";
+export type * from "./control/api_types.ts";
 export { resolveConfig, type ServeConfig } from "./daemon/config.ts";
 export { type RunningNode, startNode, UKAI_VERSION } from "./daemon/node.ts";
-export type { ImageView, LocationView } from "./meta/mod.ts";

@@ -6,8 +6,12 @@
  * @module
  */
 
-/** Exit codes of the `ukai` command (documented in README.md). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+/**
+ * Exit codes of the `ukai` command (documented in docs/cli.md): 0 ok, 1 the
+ * operation failed or was refused, 2 usage error, 3 the control API cannot be
+ * reached, 130 interrupted while waiting (the operation goes on).
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, interrupted: 130 } as const;
 
 /** Every operating error, with how it surfaces at each boundary. */
 export const ERROR_TABLE = {
@@ -33,11 +37,13 @@ export const ERROR_TABLE = {
   OUT_OF_RANGE: { errno: 28, wire: 20, http: 400, exit: EXIT.usage },
   BLOCK_FILE_CORRUPT: { errno: 5, wire: 21, http: 500, exit: EXIT.failed },
   NO_SPACE: { errno: 28, wire: 22, http: 507, exit: EXIT.failed },
-  UNREACHABLE: { errno: 5, wire: 23, http: 503, exit: EXIT.unreachable },
+  UNREACHABLE: { errno: 5, wire: 23, http: 503, exit: EXIT.failed },
   IO: { errno: 5, wire: 24, http: 500, exit: EXIT.failed },
   CONFLICT: { errno: 16, wire: 25, http: 409, exit: EXIT.failed },
   SHUTTING_DOWN: { errno: 108, wire: 26, http: 503, exit: EXIT.failed },
   NOT_FOUND: { errno: 2, wire: 27, http: 404, exit: EXIT.failed },
+  /** The CLI cannot reach the control API (never sent by a server: peers are UNREACHABLE). */
+  CONTROL_UNREACHABLE: { errno: 111, wire: 28, http: 503, exit: EXIT.unreachable },
 } as const satisfies Record<string, { errno: number; wire: number; http: number; exit: number }>;
 
 /** The name of an operating error. */

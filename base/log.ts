@@ -69,10 +69,21 @@ export function createLogger(
 
 const encoder = new TextEncoder();
 
-/** A logger that writes to the process's stderr. */
-export function stderrLogger(minimum: LogLevel = "info"): Logger {
-  return createLogger((line) => {
-    Deno.stderr.writeSync(encoder.encode(line + "\n"));
+/** The syslog priority of each level, as journald reads it from a `<N>` line prefix. */
+const SYSLOG_PRIORITY: Record<LogLevel, number> = { debug: 7, info: 6, warn: 4, error: 3 };
+
+/**
+ * A logger that writes to the process's stderr; with `syslogPrefix` (under
+ * systemd, which sets JOURNAL_STREAM) each line starts with `<N>` so journald
+ * records its priority.
+ */
+export function stderrLogger(
+  minimum: LogLevel = "info",
+  options: { syslogPrefix?: boolean } = {},
+): Logger {
+  return createLogger((line, level) => {
+    const prefix = options.syslogPrefix ? `<${SYSLOG_PRIORITY[level]}>` : "";
+    Deno.stderr.writeSync(encoder.encode(prefix + line + "\n"));
   }, { minimum });
 }
 

@@ -114,9 +114,7 @@ export function parseBlockRange(text: string, blockCount: number): BlockRange {
 
 /** Formats `[start, end)` the way people type it (`A-B`, inclusive). */
 export function formatBlockRange(range: BlockRange): string {
-  return range.end - range.start === 1
-    ? `${range.start}`
-    : `${range.start}-${range.end - 1}`;
+  return range.end - range.start === 1 ? `${range.start}` : `${range.start}-${range.end - 1}`;
 }
 
 /**

@@ -22,6 +22,12 @@ export interface Terminal {
   readonly columns: number;
 }
 
+function writeAll(file: { writeSync(bytes: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+}
+
 /** The process's terminal. */
 export function processTerminal(): Terminal {
   const interactive = Deno.stdout.isTerminal();
@@ -32,16 +38,26 @@ export function processTerminal(): Terminal {
     // not a console
   }
   return {
-    out: (text) => void Deno.stdout.writeSync(encoder.encode(text)),
-    err: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
+    out: (text) => writeAll(Deno.stdout, text),
+    err: (text) => writeAll(Deno.stderr, text),
     interactive,
     colors: interactive && (Deno.env.get("NO_COLOR") ?? "") === "",
     columns,
   };
 }
 
+/** Colour functions: each wraps text in its ANSI style, or returns it unchanged. */
+export interface Paint {
+  bold(text: string): string;
+  dim(text: string): string;
+  red(text: string): string;
+  green(text: string): string;
+  yellow(text: string): string;
+  cyan(text: string): string;
+}
+
 /** ANSI styles, applied only when the terminal allows colours. */
-export function style(terminal: Terminal) {
+export function style(terminal: Pick<Terminal, "colors">): Paint {
   const wrap = (code: number) => (text: string) =>
     terminal.colors ? `\x1b[${code}m${text}\x1b[0m` : text;
   return {
@@ -54,10 +70,15 @@ export function style(terminal: Terminal) {
   };
 }
 
+/** `text` without its ANSI escape sequences (styles, line clearing). */
+export function stripStyles(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "");
+}
+
 /** Visible width of `text` (ANSI codes excluded). */
 export function visibleWidth(text: string): number {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/\x1b\[[0-9;]*m/g, "").length;
+  return stripStyles(text).length;
 }
 
 /** Formats rows as an aligned table with a header. */

@@ -1,8 +1,8 @@
 /**
  * The `ukai` command: one program whose subcommands pick the role — `serve`
- * runs a node, the others talk to a running node over its control socket.
+ * runs a node, the others talk to a running node over its control API.
  * Exit codes: 0 ok, 1 the operation failed, 2 usage error, 3 the server
- * cannot be reached.
+ * cannot be reached, 130 interrupted while waiting.
  *
  * @module
  */
@@ -11,43 +11,52 @@ import { Command, CommanderError } from "commander";
 import { EXIT } from "../base/errors.ts";
 import { UKAI_VERSION } from "../daemon/node.ts";
 import { type CliEnvironment, reportError } from "./context.ts";
+import { PROGRAM_EPILOGUE } from "./help.ts";
 import { imageCommands } from "./image_commands.ts";
 import { nodeCommands } from "./node_commands.ts";
+import { style } from "./output.ts";
+import { placementCommands } from "./placement_commands.ts";
 import { serveCommand } from "./serve_command.ts";
 
-/** Builds the command tree for `environment`. */
-export function buildProgram(environment: CliEnvironment): Command {
+/** Settings every command of the tree shares; leaves that call the API get --control. */
+function configure(command: Command, environment: CliEnvironment, isClient: boolean): void {
   const { terminal } = environment;
-  const program = new Command("ukai")
-    .description("ukai: replicated, location-aware storage for VM disk images")
-    .version(UKAI_VERSION)
-    .showHelpAfterError("(run with --help for usage)")
-    .addHelpText(
-      "after",
-      "\nEvery client command takes --control PATH (or UKAI_CONTROL) to reach a node's control socket\n" +
-        "(default /run/ukai/control.sock). Exit codes: 0 ok, 1 failed, 2 usage error, 3 server unreachable.\n",
-    )
+  const path: string[] = [];
+  for (let at: Command | null = command; at !== null; at = at.parent) path.unshift(at.name());
+  command
     .exitOverride()
     .configureOutput({
       writeOut: (text) => terminal.out(text),
       writeErr: (text) => terminal.err(text),
+      outputError: (text, write) =>
+        write(
+          `${style(terminal).red("error:")}${
+            text.trim().replace(/^error:/, "").replace(/\s*\n\s*/g, " ")
+          } ` +
+            `(see: ${path.join(" ")} --help)\n`,
+        ),
     });
-  program.addCommand(serveCommand());
-  for (const command of [...imageCommands(environment), ...nodeCommands(environment)]) {
-    program.addCommand(command);
+  if (isClient && command.commands.length === 0) {
+    command
+      .option("--control <path|url>", "the node's control socket, or http://HOST:PORT")
+      .option("--token-file <file>", "bearer token for an http:// control address");
   }
-  const addControl = (command: Command) => {
-    if (command.name() !== "serve" && command.commands.length === 0) {
-      command.option("--control <path>", "control socket of the node to ask");
-    }
-    command.exitOverride();
-    command.configureOutput({
-      writeOut: (text) => terminal.out(text),
-      writeErr: (text) => terminal.err(text),
-    });
-    command.commands.forEach(addControl);
-  };
-  program.commands.forEach(addControl);
+  for (const child of command.commands) {
+    configure(child, environment, isClient && child.name() !== "serve");
+  }
+}
+
+/** Builds the command tree for `environment`. */
+export function buildProgram(environment: CliEnvironment): Command {
+  const program = new Command("ukai")
+    .description("ukai: replicated, location-aware storage for VM disk images")
+    .version(UKAI_VERSION)
+    .addHelpText("after", PROGRAM_EPILOGUE);
+  program.addCommand(serveCommand());
+  program.addCommand(imageCommands(environment));
+  for (const command of placementCommands(environment)) program.addCommand(command);
+  for (const command of nodeCommands(environment)) program.addCommand(command);
+  configure(program, environment, true);
   return program;
 }
 
@@ -59,10 +68,8 @@ export async function runCli(args: string[], environment: CliEnvironment): Promi
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (["commander.helpDisplayed", "commander.version", "commander.help"].includes(error.code)) {
-        return EXIT.ok;
-      }
-      return EXIT.usage;
+      const done = ["commander.helpDisplayed", "commander.version"].includes(error.code);
+      return done ? EXIT.ok : EXIT.usage;
     }
     return reportError(environment.terminal, error);
   }

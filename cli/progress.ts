@@ -1,23 +1,30 @@
 /**
  * Progress of a long operation (sync, move, location add --wait): on a
- * terminal a bar redrawn in place with rate and ETA; otherwise a plain line
- * every few seconds, which logs and scripts can read.
+ * terminal a bar redrawn in place with bytes, rate and ETA; otherwise a plain
+ * line every few seconds (and at the end), which logs and scripts can read.
  *
  * @module
  */
 
 import { duration, size, style, type Terminal } from "./output.ts";
 
-/** Seconds between progress lines when not on a terminal. */
-const LINE_INTERVAL_MS = 2000;
+/** Milliseconds between progress lines when not on a terminal. */
+export const LINE_INTERVAL_MS = 2000;
+
+/** The window over which the rate is measured. */
+const RATE_WINDOW_MS = 10_000;
+
+/** Samples kept for the rate (bounded; one per poll). */
+const SAMPLES_MAX = 64;
 
 /** One progress display. */
 export class Progress {
   readonly #terminal: Terminal;
   readonly #label: string;
   readonly #now: () => number;
+  readonly #samples: { atMs: number; done: number }[] = [];
   #lastLineMs = -Infinity;
-  readonly #history: { atMs: number; done: number }[] = [];
+  #completeShown = false;
   #drawn = false;
 
   constructor(terminal: Terminal, label: string, now: () => number = () => performance.now()) {
@@ -26,44 +33,58 @@ export class Progress {
     this.#now = now;
   }
 
-  /** Rate in units per second over the last ~10 s of updates. */
-  #rate(done: number): number {
-    const now = this.#now();
-    this.#history.push({ atMs: now, done });
-    while (this.#history.length > 2 && now - (this.#history[0] as { atMs: number }).atMs > 10_000) {
-      this.#history.shift();
+  /** Units per second over the last {@link RATE_WINDOW_MS}. */
+  #rate(nowMs: number, done: number): number {
+    this.#samples.push({ atMs: nowMs, done });
+    while (
+      this.#samples.length > SAMPLES_MAX ||
+      (this.#samples.length > 2 && nowMs - (this.#samples[0]?.atMs ?? nowMs) > RATE_WINDOW_MS)
+    ) {
+      this.#samples.shift();
     }
-    const first = this.#history[0] as { atMs: number; done: number };
-    return now > first.atMs ? (done - first.done) / ((now - first.atMs) / 1000) : 0;
+    const first = this.#samples[0] ?? { atMs: nowMs, done };
+    return nowMs > first.atMs ? (done - first.done) / ((nowMs - first.atMs) / 1000) : 0;
   }
 
   /** Shows `done` of `total` blocks of `blockSize` bytes. */
   update(done: number, total: number, blockSize: number): void {
-    const rate = this.#rate(done);
+    const nowMs = this.#now();
+    const rate = this.#rate(nowMs, done);
     const fraction = total === 0 ? 1 : Math.min(1, done / total);
-    const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
-    const eta = rate > 0 ? `ETA ${duration((total - done) / rate)}` : "ETA --";
-    const bytes = `${size(done * blockSize)} / ${size(total * blockSize)}`;
+    const percent = `${Math.floor(fraction * 100)}%`;
+    const eta = done >= total
+      ? "done"
+      : rate > 0
+      ? `ETA ${duration((total - done) / rate)}`
+      : "ETA --";
+    const bytes = `${size(done * blockSize)} of ${size(total * blockSize)}`;
     const speed = `${size(rate * blockSize)}/s`;
     if (this.#terminal.interactive) {
-      const width = Math.max(10, Math.min(40, this.#terminal.columns - 70));
+      const width = Math.max(10, Math.min(40, this.#terminal.columns - 72));
       const filled = Math.round(fraction * width);
-      const bar = style(this.#terminal).green("#".repeat(filled)) + ".".repeat(width - filled);
-      this.#terminal.out(`\r\x1b[2K${this.#label} [${bar}] ${percent} ${bytes} ${speed} ${eta}`);
+      const done = filled === 0 ? "" : style(this.#terminal).green("█".repeat(filled));
+      const bar = done + "░".repeat(width - filled);
+      this.#terminal.out(
+        `\r\x1b[2K${this.#label} ${bar} ${percent.padStart(4)}  ${bytes}  ${speed}  ${eta}`,
+      );
       this.#drawn = true;
       return;
     }
-    const now = this.#now();
-    if (now - this.#lastLineMs < LINE_INTERVAL_MS && done < total) return;
-    this.#lastLineMs = now;
+    const complete = done >= total;
+    if (this.#completeShown) return;
+    if (!complete && nowMs - this.#lastLineMs < LINE_INTERVAL_MS) return;
+    this.#lastLineMs = nowMs;
+    this.#completeShown = complete;
     this.#terminal.out(
-      `${this.#label}: ${percent.trim()} (${done}/${total} blocks, ${bytes}) ${speed} ${eta}\n`,
+      `${this.#label}: ${percent} (${done}/${total} blocks, ${bytes}) ${speed} ${eta}\n`,
     );
   }
 
-  /** Ends the display with `message`. */
-  finish(message: string): void {
+  /** Ends the display: `message` goes on its own line (stderr when `toErr`). */
+  finish(message: string, options: { toErr?: boolean } = {}): void {
     if (this.#drawn) this.#terminal.out("\n");
-    this.#terminal.out(`${message}\n`);
+    this.#drawn = false;
+    if (options.toErr) this.#terminal.err(`${message}\n`);
+    else this.#terminal.out(`${message}\n`);
   }
 }

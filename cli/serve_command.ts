@@ -9,10 +9,12 @@
  */
 
 import { Command, Option } from "commander";
+import { UkaiError } from "../base/errors.ts";
 import { stderrLogger } from "../base/log.ts";
 import { parseConfigFile, resolveConfig, settingKey, SETTINGS } from "../daemon/config.ts";
 import { startNode } from "../daemon/node.ts";
 import { notifyReady, notifyStopping } from "../daemon/systemd.ts";
+import { examples } from "./help.ts";
 
 /** The default config file, read when present. */
 export const DEFAULT_CONFIG_FILE = "/etc/ukai/ukai.toml";
@@ -23,7 +25,7 @@ async function readConfigFile(path: string, explicit: boolean): Promise<Record<s
   } catch (error) {
     if (error instanceof Deno.errors.NotFound && !explicit) return {};
     if (error instanceof Deno.errors.NotFound) {
-      throw new Error(`Config file ${path} does not exist`);
+      throw new UkaiError("CONFIG", `Config file ${path} does not exist`);
     }
     throw error;
   }
@@ -31,15 +33,19 @@ async function readConfigFile(path: string, explicit: boolean): Promise<Record<s
 
 /** The `serve` command. */
 export function serveCommand(): Command {
-  const command = new Command("serve")
-    .description("run this node: FUSE mount, block server and metadata member")
-    .option("--config <file>", `config file (default ${DEFAULT_CONFIG_FILE} when it exists)`)
-    .addHelpText(
-      "after",
-      '\nEvery option can also be set in the config file under the same name (e.g. resync-rate = "100M").\n' +
-        "Examples:\n  ukai serve --node-id n1 --data /var/lib/ukai --mount /ukai --listen 10.0.0.1:7850\n" +
-        "  ukai serve --node-id n2 --listen 10.0.0.2:7850 --join 10.0.0.1:7850 --secret-file /etc/ukai/secret\n",
-    );
+  const command = examples(
+    new Command("serve")
+      .description("run this node: FUSE mount, block server, metadata member and control API")
+      .option("--config <file>", `config file (default ${DEFAULT_CONFIG_FILE} when it exists)`)
+      .addHelpText(
+        "after",
+        "\nEvery option can also be set in the config file under the same name, without the dashes\n" +
+          '(resync-rate = "100M"); flags win over the file. Logs go to stderr, one key=value line each.\n',
+      ),
+    "ukai serve --node-id n1 --data /var/lib/ukai --mount /ukai --listen 10.0.0.1:7850",
+    "ukai serve --node-id n2 --listen 10.0.0.2:7850 --join 10.0.0.1:7850 --secret-file /etc/ukai/secret",
+    "ukai serve --config /etc/ukai/ukai.toml --log-level debug",
+  );
   for (const entry of SETTINGS) {
     const key = settingKey(entry.field);
     const takesValue = !["bootstrap", "learner", "allowOther"].includes(entry.field);
@@ -48,14 +54,14 @@ export function serveCommand(): Command {
   command.addOption(new Option("--no-allow-other", "only root may open the mount"));
   command.action(async (options: Record<string, unknown>) => {
     const explicit = typeof options.config === "string";
-    const file = await readConfigFile(
-      explicit ? options.config as string : DEFAULT_CONFIG_FILE,
-      explicit,
-    );
+    const filePath = explicit ? options.config as string : DEFAULT_CONFIG_FILE;
+    const file = await readConfigFile(filePath, explicit);
     const flags: Record<string, unknown> = {};
     for (const entry of SETTINGS) flags[entry.field] = options[entry.field];
-    const config = resolveConfig(file, flags);
-    const logger = stderrLogger(config.logLevel);
+    const config = resolveConfig(file, flags, filePath);
+    const logger = stderrLogger(config.logLevel, {
+      syslogPrefix: (Deno.env.get("JOURNAL_STREAM") ?? "") !== "",
+    });
     const node = await startNode(config, logger);
     await notifyReady(logger);
     const onSignal = (signal: string) => () => {

@@ -2,22 +2,29 @@
  * The HTTP plumbing of the control API: a tiny router with `:param`
  * segments, JSON bodies read with a size cap and validated as objects,
  * errors as `{error: {code, message, details}}` with the status from the
- * error table, and the bearer-token check for TCP listeners.
+ * error table, replays of requests retried with the same `Idempotency-Key`,
+ * and the bearer-token check for TCP listeners.
  *
  * @module
  */
 
 import { describeError, ERROR_TABLE, UkaiError } from "../base/errors.ts";
+import { IdempotencyCache, type StoredResponse } from "./idempotency.ts";
+import { knownFields, knownQuery } from "./input.ts";
 
 /** Largest request body the control API reads. */
 export const CONTROL_BODY_BYTES_MAX = 64 * 1024;
+
+/** Longest `Idempotency-Key` accepted. */
+export const IDEMPOTENCY_KEY_LENGTH_MAX = 64;
 
 /** What a route handler receives. */
 export interface ControlRequest {
   readonly method: string;
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
-  readonly headers: Headers;
+  /** The client's `Idempotency-Key`, checked, or null. */
+  readonly idempotencyKey: string | null;
   /** The JSON body (an object), or `{}` when there is none. */
   readonly body: Readonly<Record<string, unknown>>;
 }
@@ -28,9 +35,16 @@ export type ControlAnswer = unknown | Response;
 /** A route handler. */
 export type ControlHandler = (request: ControlRequest) => Promise<ControlAnswer> | ControlAnswer;
 
+/** What a route accepts besides its path: query parameters and body fields (none if absent). */
+export interface Accepts {
+  readonly query?: readonly string[];
+  readonly body?: readonly string[];
+}
+
 interface Route {
   readonly method: string;
   readonly parts: readonly string[];
+  readonly accepts: Accepts;
   readonly handler: ControlHandler;
 }
 
@@ -50,8 +64,18 @@ export function errorResponse(error: unknown): Response {
   return json({ error: body }, ERROR_TABLE[ukai.code].http);
 }
 
-async function readBody(request: Request): Promise<Record<string, unknown>> {
-  if (request.body === null) return {};
+async function readText(request: Request): Promise<string> {
+  if (request.body === null) return "";
+  const declared = Number(request.headers.get("content-length") ?? 0);
+  const tooLarge = () =>
+    new UkaiError(
+      "INVALID_ARGUMENT",
+      `Request body is larger than ${CONTROL_BODY_BYTES_MAX} bytes`,
+    );
+  if (declared > CONTROL_BODY_BYTES_MAX) {
+    await request.body.cancel();
+    throw tooLarge();
+  }
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -61,25 +85,33 @@ async function readBody(request: Request): Promise<Record<string, unknown>> {
     size += value.length;
     if (size > CONTROL_BODY_BYTES_MAX) {
       await reader.cancel();
-      throw new UkaiError(
-        "INVALID_ARGUMENT",
-        `Request body is larger than ${CONTROL_BODY_BYTES_MAX} bytes`,
-      );
+      throw tooLarge();
     }
     chunks.push(value);
   }
-  if (size === 0) return {};
   const bytes = new Uint8Array(size);
   let offset = 0;
   for (const chunk of chunks) {
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new UkaiError("INVALID_ARGUMENT", "Request body is not UTF-8");
+  }
+}
+
+function parseBody(text: string): Record<string, unknown> {
+  if (text.trim() === "") return {};
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    throw new UkaiError("INVALID_ARGUMENT", "Request body is not valid JSON");
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UkaiError(
+      "INVALID_ARGUMENT",
+      `Request body is not valid JSON: ${describeError(error)}`,
+    );
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new UkaiError("INVALID_ARGUMENT", "Request body must be a JSON object");
@@ -87,18 +119,53 @@ async function readBody(request: Request): Promise<Record<string, unknown>> {
   return value as Record<string, unknown>;
 }
 
+function idempotencyKeyOf(headers: Headers): string | null {
+  const key = headers.get("idempotency-key");
+  if (key === null) return null;
+  if (!/^[\x21-\x7e]+$/.test(key) || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
+    throw new UkaiError(
+      "INVALID_ARGUMENT",
+      `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} printable characters`,
+    );
+  }
+  return key;
+}
+
+async function stored(response: Response): Promise<StoredResponse> {
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type") ?? "application/json",
+    text: await response.text(),
+  };
+}
+
 /** Routes requests to handlers by method and path. */
 export class Router {
   readonly #routes: Route[] = [];
+  readonly #replays = new IdempotencyCache();
 
-  /** Adds a route; `path` segments starting with `:` are parameters. */
-  on(method: string, path: string, handler: ControlHandler): this {
-    this.#routes.push({ method, parts: path.split("/").filter(Boolean), handler });
+  /**
+   * Adds a route; `path` segments starting with `:` are parameters. Requests
+   * with query parameters or body fields other than `accepts` are refused
+   * before `handler` runs.
+   */
+  on(method: string, path: string, accepts: Accepts, handler: ControlHandler): this {
+    this.#routes.push({ method, parts: path.split("/").filter(Boolean), accepts, handler });
     return this;
   }
 
-  #match(method: string, path: string): { route: Route; params: Record<string, string> } | null {
-    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  /** Every route as `METHOD /path` with `:param` segments, in the order they were added. */
+  routes(): string[] {
+    return this.#routes.map((route) => `${route.method} /${route.parts.join("/")}`);
+  }
+
+  #match(method: string, path: string): { route: Route; params: Record<string, string> } {
+    let parts: string[];
+    try {
+      parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    } catch {
+      throw new UkaiError("INVALID_ARGUMENT", `Path ${path} is not properly percent-encoded`);
+    }
     let pathMatched = false;
     for (const route of this.#routes) {
       if (route.parts.length !== parts.length) continue;
@@ -117,23 +184,44 @@ export class Router {
     if (pathMatched) {
       throw new UkaiError("INVALID_ARGUMENT", `Method ${method} is not allowed on ${path}`);
     }
-    return null;
+    throw new UkaiError("NOT_FOUND", `No API route ${path}`);
   }
 
   /** Answers one HTTP request. */
   async handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     try {
-      const found = this.#match(request.method, url.pathname);
-      if (found === null) throw new UkaiError("NOT_FOUND", `No API route ${url.pathname}`);
-      const answer = await found.route.handler({
-        method: request.method,
-        params: found.params,
-        query: url.searchParams,
-        headers: request.headers,
-        body: await readBody(request),
+      const { route, params } = this.#match(request.method, url.pathname);
+      const idempotencyKey = idempotencyKeyOf(request.headers);
+      const text = await readText(request);
+      const body = parseBody(text);
+      knownQuery(url.searchParams, route.accepts.query ?? []);
+      knownFields(body, route.accepts.body ?? []);
+      const run = async () => {
+        try {
+          const answer = await route.handler({
+            method: request.method,
+            params,
+            query: url.searchParams,
+            idempotencyKey,
+            body,
+          });
+          return await stored(answer instanceof Response ? answer : json(answer));
+        } catch (error) {
+          return await stored(errorResponse(error));
+        }
+      };
+      const answer = idempotencyKey === null || request.method === "GET"
+        ? await run()
+        : await this.#replays.run(
+          idempotencyKey,
+          `${request.method} ${url.pathname}${url.search} ${text}`,
+          run,
+        );
+      return new Response(answer.text, {
+        status: answer.status,
+        headers: { "content-type": answer.contentType },
       });
-      return answer instanceof Response ? answer : json(answer);
     } catch (error) {
       return errorResponse(error);
     }

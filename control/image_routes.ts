@@ -3,7 +3,8 @@
  * hypervisors, sync, move, hand-over and statistics. Each mutating route
  * turns a validated request into one metadata command; the
  * `Idempotency-Key` header becomes the command's request id, so a retried
- * call is applied once.
+ * call is applied once even through another node. Answers are built as the
+ * types of `api_types.ts`.
  *
  * @module
  */
@@ -11,6 +12,21 @@
 import { UkaiError } from "../base/errors.ts";
 import { BLOCK_SIZE_DEFAULT } from "../constants.ts";
 import { type Command, type ImageView, imageView, imageViews } from "../meta/mod.ts";
+import type {
+  Handover,
+  HypervisorList,
+  ImageList,
+  ImageRemoved,
+  ImageStats,
+  ImageStatsByNode,
+  ImageSummary,
+  LocationAdded,
+  LocationRemoved,
+  MoveCancelled,
+  MoveStarted,
+  NodeImageStats,
+  SyncStarted,
+} from "./api_types.ts";
 import type { ControlContext } from "./context.ts";
 import type { ControlRequest, Router } from "./http.ts";
 import { json } from "./http.ts";
@@ -18,15 +34,15 @@ import {
   imageField,
   nodeField,
   nodeListField,
+  optionalNodeField,
   queryFlag,
   rangeField,
   rateField,
   sizeField,
 } from "./input.ts";
-import { imageStatsView } from "./stats_view.ts";
 
 /** The short form of an image in lists. */
-export function imageSummary(view: ImageView) {
+export function imageSummary(view: ImageView): ImageSummary {
   return {
     name: view.name,
     size: view.size,
@@ -49,31 +65,33 @@ export function imageSummary(view: ImageView) {
 }
 
 function withRequestId(request: ControlRequest, command: Command): Command {
-  const key = request.headers.get("idempotency-key");
-  if (key === null) return command;
-  if (key.length === 0 || key.length > 64) {
-    throw new UkaiError("INVALID_ARGUMENT", "Idempotency-Key must be 1 to 64 characters");
-  }
-  return { ...command, requestId: `api:${key}` };
+  return request.idempotencyKey === null
+    ? command
+    : { ...command, requestId: `api:${request.idempotencyKey}` };
 }
 
 /** Registers the image routes. */
 export function imageRoutes(router: Router, context: ControlContext): void {
   const { meta } = context;
-  const image = (name: unknown) => meta.state().image(imageField(name));
+  const image = (request: ControlRequest) => meta.state().image(imageField(request.params, "name"));
   const propose = (request: ControlRequest, command: Command) =>
     meta.propose(withRequestId(request, command));
-
-  router.on("GET", "/v1/images", async (request) => {
+  const readPoint = async (request: ControlRequest) => {
     if (queryFlag(request.query, "fresh")) await meta.sync();
+  };
+
+  router.on("GET", "/v1/images", { query: ["fresh"] }, async (request): Promise<ImageList> => {
+    await readPoint(request);
     return { images: imageViews(meta.state()).map(imageSummary) };
   });
 
-  router.on("POST", "/v1/images", async (request) => {
+  router.on("POST", "/v1/images", {
+    body: ["name", "size", "blockSize", "locations", "hypervisors"],
+  }, async (request) => {
     const body = request.body;
+    const name = imageField(body, "name");
     const size = sizeField(body, "size");
     if (size === undefined) throw new UkaiError("INVALID_ARGUMENT", 'Field "size" is required');
-    const name = imageField(body.name);
     await propose(request, {
       type: "image.create",
       name,
@@ -83,109 +101,212 @@ export function imageRoutes(router: Router, context: ControlContext): void {
       hypervisors: nodeListField(body, "hypervisors") ?? [],
       createdAtMs: context.clock.wallMs(),
     });
-    return json(imageView(image(name)), 201);
+    return json(imageView(meta.state().image(name)), 201);
   });
 
-  router.on("GET", "/v1/images/:name", async (request) => {
-    if (queryFlag(request.query, "fresh")) await meta.sync();
-    return imageView(image(request.params.name));
-  });
+  router.on(
+    "GET",
+    "/v1/images/:name",
+    { query: ["fresh"] },
+    async (request): Promise<ImageView> => {
+      await readPoint(request);
+      return imageView(image(request));
+    },
+  );
 
-  router.on("DELETE", "/v1/images/:name", async (request) => {
-    const name = imageField(request.params.name);
-    return await propose(request, {
-      type: "image.remove",
-      name,
-      force: queryFlag(request.query, "force"),
-    });
-  });
+  router.on(
+    "DELETE",
+    "/v1/images/:name",
+    { query: ["force"] },
+    async (request): Promise<ImageRemoved> => {
+      const name = imageField(request.params, "name");
+      await propose(request, {
+        type: "image.remove",
+        name,
+        force: queryFlag(request.query, "force"),
+      });
+      return { name, removed: true };
+    },
+  );
 
-  router.on("POST", "/v1/images/:name/locations", async (request) => {
-    const target = image(request.params.name);
-    const range = rangeField(request.body.range, target.blockCount);
-    return await propose(request, {
-      type: "location.add",
-      name: target.name,
-      node: nodeField(request.body, "node"),
-      ...(range === undefined ? {} : { range }),
-    });
-  });
+  router.on(
+    "POST",
+    "/v1/images/:name/locations",
+    { body: ["node", "range"] },
+    async (request): Promise<LocationAdded> => {
+      const target = image(request);
+      const range = rangeField(request.body.range, target.blockCount);
+      const node = nodeField(request.body, "node");
+      const answer = await propose(request, {
+        type: "location.add",
+        name: target.name,
+        node,
+        ...(range === undefined ? {} : { range }),
+      });
+      return { name: target.name, node, addedBlocks: answer.addedBlocks as number };
+    },
+  );
 
-  router.on("DELETE", "/v1/images/:name/locations/:node", async (request) => {
-    const target = image(request.params.name);
+  router.on("DELETE", "/v1/images/:name/locations/:node", { query: ["range"] }, async (request) => {
+    const target = image(request);
     const range = rangeField(request.query.get("range") ?? undefined, target.blockCount);
-    return await propose(request, {
+    const node = nodeField(request.params, "node");
+    const answer = await propose(request, {
       type: "location.remove",
       name: target.name,
-      node: nodeField(request.params, "node"),
+      node,
       ...(range === undefined ? {} : { range }),
     });
-  });
-
-  router.on("POST", "/v1/images/:name/hypervisors", async (request) => {
-    return await propose(request, {
-      type: "hypervisor.add",
-      name: imageField(request.params.name),
-      node: nodeField(request.body, "node"),
-    });
-  });
-
-  router.on("DELETE", "/v1/images/:name/hypervisors/:node", async (request) => {
-    return await propose(request, {
-      type: "hypervisor.remove",
-      name: imageField(request.params.name),
-      node: nodeField(request.params, "node"),
-    });
-  });
-
-  router.on("POST", "/v1/images/:name/sync", async (request) => {
-    const target = image(request.params.name);
-    rangeField(request.body.range, target.blockCount);
-    const rate = rateField(request.body, "rate");
-    if (rate !== undefined) {
-      await propose(request, {
-        type: "image.setResyncRate",
-        name: target.name,
-        bytesPerSecond: rate,
-      });
-    }
-    return { name: target.name, outOfSyncBlocks: target.outOfSyncTotal() };
-  });
-
-  router.on("POST", "/v1/images/:name/move", async (request) => {
-    const target = image(request.params.name);
-    const rate = rateField(request.body, "rate");
-    if (rate !== undefined) {
-      await meta.propose({ type: "image.setResyncRate", name: target.name, bytesPerSecond: rate });
-    }
-    return await propose(request, {
-      type: "move.start",
-      name: target.name,
-      from: nodeField(request.body, "from"),
-      to: nodeField(request.body, "to"),
-      startedAtMs: context.clock.wallMs(),
-    });
-  });
-
-  router.on("POST", "/v1/images/:name/handover", async (request) => {
-    const target = image(request.params.name);
-    const to = nodeField(request.body, "to");
-    meta.state().node(to);
-    const epoch = to === context.nodeId
-      ? (await context.engine.acquire(target.name, "io")).epoch
-      : await context.engine.owners.takeOwnership(to, target.name);
-    return { name: target.name, owner: to, epoch };
-  });
-
-  router.on("GET", "/v1/images/:name/stats", (request) => {
-    const target = image(request.params.name);
+    const ranges = (answer.removed as [number, number][]).map(([start, end]) => ({ start, end }));
     return {
-      node: context.nodeId,
-      ...imageStatsView(target.name, context.engine.stats.image(target.name)),
-    };
+      name: target.name,
+      node,
+      removedBlocks: ranges.reduce((sum, { start, end }) => sum + end - start, 0),
+      ranges,
+    } satisfies LocationRemoved;
   });
 
-  router.on("POST", "/v1/images/:name/cancel-move", async (request) => {
-    return await propose(request, { type: "move.cancel", name: imageField(request.params.name) });
+  const hypervisorAnswer = (answer: Record<string, unknown>): HypervisorList => ({
+    name: answer.name as string,
+    hypervisors: [...answer.hypervisors as string[]].sort(),
+  });
+
+  router.on("POST", "/v1/images/:name/hypervisors", { body: ["node"] }, async (request) => {
+    return hypervisorAnswer(
+      await propose(request, {
+        type: "hypervisor.add",
+        name: imageField(request.params, "name"),
+        node: nodeField(request.body, "node"),
+      }),
+    );
+  });
+
+  router.on("DELETE", "/v1/images/:name/hypervisors/:node", {}, async (request) => {
+    return hypervisorAnswer(
+      await propose(request, {
+        type: "hypervisor.remove",
+        name: imageField(request.params, "name"),
+        node: nodeField(request.params, "node"),
+      }),
+    );
+  });
+
+  router.on(
+    "POST",
+    "/v1/images/:name/sync",
+    { body: ["range", "rate"] },
+    async (request): Promise<SyncStarted> => {
+      const target = image(request);
+      rangeField(request.body.range, target.blockCount);
+      const rate = rateField(request.body, "rate");
+      if (rate !== undefined) {
+        await propose(request, {
+          type: "image.setResyncRate",
+          name: target.name,
+          bytesPerSecond: rate,
+        });
+      }
+      const now = meta.state().image(target.name);
+      return {
+        name: now.name,
+        outOfSyncBlocks: now.outOfSyncTotal(),
+        resyncRateBytesPerSecond: now.resyncRateBytesPerSecond,
+      };
+    },
+  );
+
+  router.on(
+    "POST",
+    "/v1/images/:name/move",
+    { body: ["from", "to", "rate"] },
+    async (request): Promise<MoveStarted> => {
+      const target = image(request);
+      const from = nodeField(request.body, "from");
+      const to = nodeField(request.body, "to");
+      const rate = rateField(request.body, "rate");
+      if (rate !== undefined) {
+        await meta.propose({
+          type: "image.setResyncRate",
+          name: target.name,
+          bytesPerSecond: rate,
+        });
+      }
+      const answer = await propose(request, {
+        type: "move.start",
+        name: target.name,
+        from,
+        to,
+        startedAtMs: context.clock.wallMs(),
+      });
+      return {
+        name: target.name,
+        from,
+        to,
+        addedBlocks: answer.addedBlocks as number,
+        resumed: answer.resumed as boolean,
+      };
+    },
+  );
+
+  router.on(
+    "DELETE",
+    "/v1/images/:name/move",
+    { query: ["from", "to"] },
+    async (request): Promise<MoveCancelled> => {
+      const target = image(request);
+      const move = target.move;
+      if (move === null) {
+        throw new UkaiError("NOT_FOUND", `Image "${target.name}" is not being moved`);
+      }
+      const from = request.query.get("from") ?? move.from;
+      const to = request.query.get("to") ?? move.to;
+      if (from !== move.from || to !== move.to) {
+        throw new UkaiError(
+          "CONFLICT",
+          `Image "${target.name}" is moving from "${move.from}" to "${move.to}", not from "${from}" to "${to}"`,
+        );
+      }
+      await propose(request, { type: "move.cancel", name: target.name });
+      return { name: target.name, from: move.from, to: move.to };
+    },
+  );
+
+  router.on(
+    "POST",
+    "/v1/images/:name/handover",
+    { body: ["to"] },
+    async (request): Promise<Handover> => {
+      const target = image(request);
+      const to = optionalNodeField(request.body, "to") ?? context.nodeId;
+      meta.state().node(to);
+      const epoch = to === context.nodeId
+        ? (await context.engine.acquire(target.name, "io")).epoch
+        : await context.engine.owners.takeOwnership(to, target.name);
+      return { name: target.name, owner: to, epoch };
+    },
+  );
+
+  router.on("GET", "/v1/images/:name/stats", { query: ["nodes"] }, async (request) => {
+    const name = image(request).name;
+    const scope = request.query.get("nodes");
+    if (scope === null) {
+      const stats = context.engine.stats.summaryOf(name);
+      return { node: context.nodeId, image: name, ...stats } satisfies ImageStats;
+    }
+    if (scope !== "all") {
+      throw new UkaiError("INVALID_ARGUMENT", 'Query parameter "nodes" must be "all"');
+    }
+    const ids = [...meta.state().nodes.keys()].sort();
+    const nodes = await Promise.all(ids.map(async (node): Promise<NodeImageStats> => {
+      try {
+        const summary = node === context.nodeId
+          ? context.engine.stats.summaryOf(name)
+          : await context.engine.owners.stats(node, name);
+        return { node, reachable: true, ...summary };
+      } catch (error) {
+        return { node, reachable: false, error: (error as Error).message };
+      }
+    }));
+    return { image: name, nodes } satisfies ImageStatsByNode;
   });
 }

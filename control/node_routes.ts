@@ -2,38 +2,30 @@
  * Control API routes for nodes and the cluster: the member list (role,
  * leader, reachability, RTT, applied index), adding and removing members,
  * the suspension list as every node sees it, and the one-screen status.
+ * Answers are built as the types of `api_types.ts`.
  *
  * @module
  */
 
 import { describeError } from "../base/errors.ts";
 import { checkAddress, imageViews } from "../meta/mod.ts";
+import type {
+  NodeAdded,
+  NodeErrorRow,
+  NodeErrors,
+  NodeList,
+  NodeRemoved,
+  NodeView,
+  StatusView,
+} from "./api_types.ts";
 import type { ControlContext } from "./context.ts";
 import type { Router } from "./http.ts";
 import { json } from "./http.ts";
-import { flagField, nodeField, queryFlag, textField } from "./input.ts";
 import { imageSummary } from "./image_routes.ts";
+import { flagField, nodeField, queryFlag, textField } from "./input.ts";
 
 /** How long node-list questions to peers may take. */
 const PEER_QUESTION_TIMEOUT_MS = 800;
-
-/** One member as the API shows it. */
-export interface NodeView {
-  id: string;
-  address: string;
-  zone: string;
-  /** The Raft role now: voter, learner, or none (registered but not in the group). */
-  role: "voter" | "learner" | "none";
-  /** The role it should have (learners that should vote are promoted when caught up). */
-  desiredRole: "voter" | "learner";
-  leader: boolean;
-  self: boolean;
-  reachable: boolean;
-  lastContactMs: number | null;
-  rttMs: number | null;
-  appliedIndex: number | null;
-  suspendedUntilMs: number | null;
-}
 
 async function nodeViews(context: ControlContext): Promise<NodeView[]> {
   const { cluster, engine, meta } = context;
@@ -47,6 +39,7 @@ async function nodeViews(context: ControlContext): Promise<NodeView[]> {
     const status = await cluster.statusOf(node.id, PEER_QUESTION_TIMEOUT_MS).catch(() => null);
     const peer = peers.find((candidate) => candidate.nodeId === node.id);
     const seen = health.get(node.id);
+    const rttMs = self ? 0 : seen?.rttMs ?? null;
     return {
       id: node.id,
       address: node.address,
@@ -60,63 +53,90 @@ async function nodeViews(context: ControlContext): Promise<NodeView[]> {
       leader: node.id === leader,
       self,
       reachable: self || status !== null,
-      lastContactMs: self
+      lastContactAtMs: self
         ? context.clock.wallMs()
         : peer?.lastContactMs ?? seen?.lastContactMs ?? null,
-      rttMs: self ? 0 : seen?.rttMs ?? null,
+      rttMs: rttMs === null ? null : Math.round(rttMs * 1000) / 1000,
       appliedIndex: status?.applied ?? null,
       suspendedUntilMs: seen?.suspendedUntilMs ?? null,
     };
   }));
 }
 
+async function errorRows(context: ControlContext, observer: string): Promise<NodeErrorRow[]> {
+  try {
+    const peers = observer === context.nodeId
+      ? context.engine.health.views()
+      : await context.engine.owners.health(observer);
+    return peers
+      .filter((peer) => peer.suspendedUntilMs !== null || peer.consecutiveFailures > 0)
+      .map((peer) => ({
+        observer,
+        node: peer.node,
+        observerReachable: true,
+        consecutiveFailures: peer.consecutiveFailures,
+        suspendedUntilMs: peer.suspendedUntilMs,
+        lastError: peer.lastError,
+      }));
+  } catch (error) {
+    return [{
+      observer,
+      node: observer,
+      observerReachable: false,
+      consecutiveFailures: null,
+      suspendedUntilMs: null,
+      lastError: describeError(error),
+    }];
+  }
+}
+
 /** Registers the node, error and status routes. */
 export function nodeRoutes(router: Router, context: ControlContext): void {
   const { cluster, meta } = context;
 
-  router.on("GET", "/v1/nodes", async () => ({
+  router.on("GET", "/v1/nodes", {}, async (): Promise<NodeList> => ({
     leader: cluster.node.leader || null,
     nodes: await nodeViews(context),
   }));
 
-  router.on("POST", "/v1/nodes", async (request) => {
-    const id = nodeField(request.body, "id");
-    await cluster.changeMembership({
-      op: "add",
-      id,
-      address: checkAddress(request.body.address),
-      zone: textField(request.body, "zone") ?? "default",
-      learner: flagField(request.body, "learner"),
-      probe: false,
-    });
-    return json({ id }, 201);
+  router.on(
+    "POST",
+    "/v1/nodes",
+    { body: ["id", "address", "zone", "learner"] },
+    async (request) => {
+      const added: NodeAdded = {
+        id: nodeField(request.body, "id"),
+        address: checkAddress(request.body.address, 'field "address"'),
+        zone: textField(request.body, "zone") ?? "default",
+        learner: flagField(request.body, "learner"),
+      };
+      await cluster.changeMembership({ op: "add", ...added, probe: false });
+      return json(added, 201);
+    },
+  );
+
+  router.on(
+    "DELETE",
+    "/v1/nodes/:id",
+    { query: ["force"] },
+    async (request): Promise<NodeRemoved> => {
+      const id = nodeField(request.params, "id");
+      await cluster.changeMembership({
+        op: "remove",
+        id,
+        force: queryFlag(request.query, "force"),
+      });
+      return { id, removed: true };
+    },
+  );
+
+  router.on("GET", "/v1/nodes/errors", {}, async (): Promise<NodeErrors> => {
+    const observers = [...meta.state().nodes.keys()].sort();
+    const rows = await Promise.all(observers.map((observer) => errorRows(context, observer)));
+    return { errors: rows.flat() };
   });
 
-  router.on("DELETE", "/v1/nodes/:id", async (request) => {
-    const id = nodeField(request.params, "id");
-    await cluster.changeMembership({ op: "remove", id, force: queryFlag(request.query, "force") });
-    return { id, removed: true };
-  });
-
-  router.on("GET", "/v1/nodes/errors", async () => {
-    const observers = [...meta.state().nodes.keys()];
-    const views = await Promise.all(observers.map(async (observer) => {
-      try {
-        const peers = observer === context.nodeId
-          ? context.engine.health.views()
-          : await context.engine.owners.health(observer);
-        return peers.filter((peer) =>
-          peer.suspendedUntilMs !== null || peer.consecutiveFailures > 0
-        )
-          .map((peer) => ({ observer, ...peer }));
-      } catch (error) {
-        return [{ observer, node: observer, unreachable: true, lastError: describeError(error) }];
-      }
-    }));
-    return { errors: views.flat() };
-  });
-
-  router.on("GET", "/v1/status", async () => {
+  router.on("GET", "/v1/status", {}, async (): Promise<StatusView> => {
     const status = cluster.node.status();
     const nodes = await nodeViews(context);
     const voters = nodes.filter((node) => node.role === "voter");

@@ -7,20 +7,10 @@
  */
 
 import type { MetaState } from "../meta/mod.ts";
+import type { ResyncView } from "./api_types.ts";
 
 /** Samples kept per image (one per second: a 30 s window). */
 const SAMPLES_MAX = 30;
-
-/** A resync in progress, as `ukai status` shows it. */
-export interface ResyncProgress {
-  readonly image: string;
-  readonly outOfSyncBlocks: number;
-  /** Blocks brought in sync per second over the window (0 when unknown). */
-  readonly blocksPerSecond: number;
-  readonly bytesPerSecond: number;
-  /** Seconds until done at that rate, or null when not moving. */
-  readonly etaSeconds: number | null;
-}
 
 /** Per-image sample windows of out-of-sync counts. */
 export class ProgressSampler {
@@ -40,8 +30,8 @@ export class ProgressSampler {
   }
 
   /** The resyncs with work left. */
-  resyncs(state: MetaState): ResyncProgress[] {
-    const result: ResyncProgress[] = [];
+  resyncs(state: MetaState): ResyncView[] {
+    const result: ResyncView[] = [];
     for (const image of state.images.values()) {
       const outOfSync = image.outOfSyncTotal();
       if (outOfSync === 0) continue;

@@ -37,7 +37,7 @@ export function controlRouter(context: ControlContext, metrics: Metrics): Router
   const router = new Router();
   imageRoutes(router, context);
   nodeRoutes(router, context);
-  router.on("GET", "/metrics", async () => {
+  router.on("GET", "/metrics", {}, async () => {
     const { body, contentType } = await metrics.render();
     return new Response(body, { headers: { "content-type": contentType } });
   });

@@ -43,89 +43,88 @@ export interface ServeConfig {
   logLevel: "debug" | "info" | "warn" | "error";
 }
 
-type Parser<T> = (value: unknown, key: string) => T;
+type Parser<T> = (value: unknown) => T;
 
-function fail(key: string, expected: string, value: unknown): never {
-  throw new UkaiError(
-    "CONFIG",
-    `Config key "${key}": expected ${expected}, got ${JSON.stringify(value)}`,
-  );
+/** A value a parser refused; the caller says where it came from. */
+class BadValue extends Error {}
+
+function fail(expected: string, value: unknown): never {
+  throw new BadValue(`expected ${expected}, got ${JSON.stringify(value)}`);
 }
 
-const text: Parser<string> = (value, key) =>
+const text: Parser<string> = (value) =>
   typeof value === "string" && value.length > 0 && value.length <= 4096
     ? value
-    : fail(key, "a non-empty string", value);
+    : fail("a non-empty string", value);
 
-const path: Parser<string> = (value, key) => {
-  const chosen = text(value, key);
-  return chosen.startsWith("/") ? chosen : fail(key, "an absolute path", value);
+const path: Parser<string> = (value) => {
+  const chosen = text(value);
+  return chosen.startsWith("/") ? chosen : fail("an absolute path", value);
 };
 
-const flag: Parser<boolean> = (value, key) =>
-  typeof value === "boolean" ? value : fail(key, "true or false", value);
+const flag: Parser<boolean> = (value) =>
+  typeof value === "boolean" ? value : fail("true or false", value);
 
-const address: Parser<string> = (value, key) => {
+const address: Parser<string> = (value) => {
   try {
-    return checkAddress(value, key);
+    return checkAddress(value);
   } catch {
-    return fail(key, "HOST:PORT", value);
+    return fail("HOST:PORT", value);
   }
 };
 
-const positiveInteger = (max: number): Parser<number> => (value, key) => {
+const positiveInteger = (max: number): Parser<number> => (value) => {
   const number = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
   return typeof number === "number" && Number.isSafeInteger(number) && number > 0 && number <= max
     ? number
-    : fail(key, `an integer from 1 to ${max}`, value);
+    : fail(`an integer from 1 to ${max}`, value);
 };
 
-const duration: Parser<number> = (value, key) => {
-  if (typeof value === "number") return positiveInteger(3_600_000)(value, key);
+const duration: Parser<number> = (value) => {
+  if (typeof value === "number") return positiveInteger(3_600_000)(value);
   try {
-    return parseDuration(text(value, key), key);
+    return parseDuration(text(value));
   } catch {
-    return fail(key, 'a duration such as "5s" or "150ms"', value);
+    return fail('a duration such as "5s" or "150ms"', value);
   }
 };
 
-const rate: Parser<number> = (value, key) => {
+const rate: Parser<number> = (value) => {
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  if (value === "0") return 0;
   try {
-    return parseRate(text(value, key), key);
+    return parseRate(text(value));
   } catch {
-    return fail(key, 'a rate such as "100M" (bytes per second; 0 for no cap)', value);
+    return fail('a rate such as "100M" (bytes per second; 0 for no cap)', value);
   }
 };
 
-const octalMode: Parser<number> = (value, key) => {
+const octalMode: Parser<number> = (value) => {
   const match = typeof value === "string" ? /^0?([0-7]{3,4})$/.exec(value) : null;
-  return match ? parseInt(match[1] as string, 8) : fail(key, 'an octal mode such as "0660"', value);
+  return match ? parseInt(match[1] as string, 8) : fail('an octal mode such as "0660"', value);
 };
 
-const owner: Parser<{ uid: number; gid: number }> = (value, key) => {
+const owner: Parser<{ uid: number; gid: number }> = (value) => {
   const match = typeof value === "string" ? /^(\d+):(\d+)$/.exec(value) : null;
   return match
     ? { uid: Number(match[1]), gid: Number(match[2]) }
-    : fail(key, 'numeric "UID:GID"', value);
+    : fail('numeric "UID:GID"', value);
 };
 
-const nodeId: Parser<string> = (value, key) => {
+const nodeId: Parser<string> = (value) => {
   try {
     return checkNodeId(value);
   } catch {
-    return fail(key, "a node id (letters, digits, '.', '_', '-')", value);
+    return fail("a node id (letters, digits, '.', '_', '-')", value);
   }
 };
 
-const level: Parser<ServeConfig["logLevel"]> = (value, key) =>
+const level: Parser<ServeConfig["logLevel"]> = (value) =>
   value === "debug" || value === "info" || value === "warn" || value === "error"
     ? value
-    : fail(key, "debug, info, warn or error", value);
+    : fail("debug, info, warn or error", value);
 
-const optional = <T>(parser: Parser<T>): Parser<T | undefined> => (value, key) =>
-  value === undefined ? undefined : parser(value, key);
+const optional = <T>(parser: Parser<T>): Parser<T | undefined> => (value) =>
+  value === undefined ? undefined : parser(value);
 
 /** One setting: its file key (kebab-case, as the flag), parser, default and help. */
 interface Setting<K extends keyof ServeConfig> {
@@ -249,43 +248,50 @@ export function parseConfigFile(source: string, path: string): Record<string, un
 }
 
 /**
- * Resolves the configuration: `flags` over `file` over defaults, every value
- * checked.
+ * Resolves the configuration: `flags` over `file` (read from `filePath`) over
+ * defaults, every value checked.
  *
- * @throws {UkaiError} CONFIG naming the offending key
+ * @throws {UkaiError} CONFIG naming the offending flag or file key
  */
 export function resolveConfig(
   file: Record<string, unknown>,
   flags: Record<string, unknown>,
+  filePath = "the config file",
 ): ServeConfig {
-  const merged: Record<string, unknown> = { ...file };
-  for (const [field, value] of Object.entries(flags)) {
-    if (value !== undefined) merged[field] = value;
-  }
   const config: Partial<ServeConfig> = {};
   for (const entry of SETTINGS) {
-    const value = merged[entry.field];
-    const parsed = value === undefined
-      ? entry.fallback(config)
-      : (entry.parse as Parser<unknown>)(value, settingKey(entry.field));
-    (config as Record<string, unknown>)[entry.field] = parsed;
+    const key = settingKey(entry.field);
+    const fromFlag = flags[entry.field] !== undefined;
+    const value = fromFlag ? flags[entry.field] : file[entry.field];
+    try {
+      (config as Record<string, unknown>)[entry.field] = value === undefined
+        ? entry.fallback(config)
+        : (entry.parse as Parser<unknown>)(value);
+    } catch (error) {
+      if (!(error instanceof BadValue)) throw error;
+      const where = fromFlag ? `Flag --${key}` : `Key "${key}" in ${filePath}`;
+      throw new UkaiError("CONFIG", `${where}: ${error.message}`);
+    }
   }
-  const resolved = config as ServeConfig;
+  return checkCombinations(config as ServeConfig);
+}
+
+function checkCombinations(resolved: ServeConfig): ServeConfig {
   if (resolved.controlListen !== undefined && resolved.controlTokenFile === undefined) {
-    throw new UkaiError("CONFIG", 'Config key "control-listen" needs "control-token-file"');
+    throw new UkaiError("CONFIG", 'Setting "control-listen" needs "control-token-file"');
   }
   const tls = [resolved.tlsCert, resolved.tlsKey, resolved.tlsCa].filter((v) => v !== undefined);
   if (tls.length !== 0 && tls.length !== 3) {
-    throw new UkaiError("CONFIG", 'Config keys "tls-cert", "tls-key" and "tls-ca" go together');
+    throw new UkaiError("CONFIG", 'Settings "tls-cert", "tls-key" and "tls-ca" go together');
   }
   if (resolved.heartbeatTicks >= resolved.electionTicks) {
     throw new UkaiError(
       "CONFIG",
-      'Config key "heartbeat-ticks" must be smaller than "election-ticks" (about a tenth)',
+      'Setting "heartbeat-ticks" must be smaller than "election-ticks" (about a tenth)',
     );
   }
   if (resolved.join !== undefined && resolved.bootstrap) {
-    throw new UkaiError("CONFIG", 'Config keys "join" and "bootstrap" exclude each other');
+    throw new UkaiError("CONFIG", 'Settings "join" and "bootstrap" exclude each other');
   }
   return resolved;
 }

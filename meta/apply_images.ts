@@ -57,7 +57,10 @@ export function applyImageCreate(state: MetaState, command: Of<"image.create">) 
     throw new UkaiError("IMAGE_EXISTS", `Image "${command.name}" already exists`);
   }
   if (state.images.size >= IMAGES_MAX) {
-    throw new UkaiError("INVALID_ARGUMENT", `Cannot create image: the cluster has ${IMAGES_MAX}`);
+    throw new UkaiError(
+      "CONFLICT",
+      `Cannot create image: the cluster already has the most images it may have (${IMAGES_MAX})`,
+    );
   }
   checkGeometry(command.size, command.blockSize);
   if (command.locations.length === 0 || command.locations.length > LOCATIONS_PER_IMAGE_MAX) {
@@ -169,7 +172,7 @@ export function applyHypervisorRemove(state: MetaState, command: Of<"hypervisor.
   }
   if (image.hypervisors.size === 1) {
     throw new UkaiError(
-      "INVALID_ARGUMENT",
+      "CONFLICT",
       `Cannot remove "${command.node}", the last hypervisor of image "${image.name}": an empty list lets every node own the image; add the replacement first`,
     );
   }

@@ -42,7 +42,7 @@ export function checkEpoch(image: ImageRecord, epoch: number, action: string): v
 function addLocation(image: ImageRecord, node: string, range: BlockRange): number {
   if (!image.hasLocation(node) && image.locationNodes().length >= LOCATIONS_PER_IMAGE_MAX) {
     throw new UkaiError(
-      "INVALID_ARGUMENT",
+      "CONFLICT",
       `Image "${image.name}" already has ${LOCATIONS_PER_IMAGE_MAX} locations`,
     );
   }

@@ -28,7 +28,10 @@ export function applyNodeAdd(state: MetaState, command: Of<"node.add">) {
     );
   }
   if (state.nodes.size >= NODES_MAX) {
-    throw new UkaiError("INVALID_ARGUMENT", `Cannot add node: the cluster has ${NODES_MAX}`);
+    throw new UkaiError(
+      "CONFLICT",
+      `Cannot add node: the cluster already has the most nodes it may have (${NODES_MAX})`,
+    );
   }
   state.nodes.set(command.id, {
     id: command.id,

@@ -184,11 +184,24 @@ Deno.test("hypervisors restrict VM ownership and the last one cannot be removed"
     "PERMISSION_DENIED",
   );
   apply(state, { type: "owner.take", name: "vm1", node: "n2", kind: "resync", expectedEpoch: 0 });
-  refuse(state, { type: "hypervisor.remove", name: "vm1", node: "n1" }, "INVALID_ARGUMENT");
+  refuse(state, { type: "hypervisor.remove", name: "vm1", node: "n1" }, "CONFLICT");
   apply(state, { type: "hypervisor.add", name: "vm1", node: "n2" });
   apply(state, { type: "hypervisor.remove", name: "vm1", node: "n1" });
   assert.deepEqual([...state.image("vm1").hypervisors], ["n2"]);
   refuse(state, { type: "hypervisor.remove", name: "vm1", node: "n3" }, "NOT_FOUND");
+});
+
+Deno.test("refusals that depend on the state are CONFLICT, not INVALID_ARGUMENT", () => {
+  const nodes = Array.from({ length: 17 }, (_, index) => `n${index + 1}`);
+  const state = cluster(nodes);
+  create(state, "vm1", nodes.slice(0, 16));
+  refuse(state, { type: "location.add", name: "vm1", node: "n17" }, "CONFLICT");
+  create(state, "vm2", ["n1"]);
+  refuse(
+    state,
+    { type: "move.start", name: "vm2", from: "n1", to: "n1", startedAtMs: 2 },
+    "INVALID_ARGUMENT",
+  );
 });
 
 Deno.test("owner.take is a compare-and-set on the epoch and bumps it", () => {

@@ -19,13 +19,25 @@ export const LAYERS: Record<string, readonly string[]> = {
   "engine": ["base", ".", "ffi", "store", "net", "meta"],
   "fuse": ["base", ".", "ffi", "meta", "engine"],
   "control": ["base", ".", "meta", "engine", "cluster"],
-  "daemon": ["base", ".", "ffi", "raft", "store", "net", "meta", "cluster", "engine", "fuse", "control"],
+  "daemon": [
+    "base",
+    ".",
+    "ffi",
+    "raft",
+    "store",
+    "net",
+    "meta",
+    "cluster",
+    "engine",
+    "fuse",
+    "control",
+  ],
   "cli": ["base", ".", "meta", "control", "daemon"],
   "sim": ["base", ".", "raft", "store", "meta"],
 };
 
 /** Folders that may import anything (they are not shipped as product code). */
-const UNRESTRICTED = new Set(["tests", "bench", "tools"]);
+const UNRESTRICTED = new Set(["tests", "bench", "tools", "demo"]);
 
 const root = new URL("../", import.meta.url).pathname;
 
@@ -53,13 +65,14 @@ for await (const file of walk("")) {
   const source = await Deno.readTextFile(root + file);
   const from = folderOf(file);
   const isTest = file.endsWith("_test.ts");
-  const importPattern = /(?:import|export)[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']/g;
+  const importPattern =
+    /(?:import|export)[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']/g;
   for (const match of source.matchAll(importPattern)) {
     const specifier = match[1] ?? match[2] ?? "";
     if (!specifier.startsWith(".")) continue;
     const target = folderOf(resolve(file, specifier));
     if (UNRESTRICTED.has(from) || target === from) continue;
-    if (["tests", "bench", "tools", "sim"].includes(target) && !isTest && from !== "sim") {
+    if (["tests", "bench", "tools", "sim", "demo"].includes(target) && !isTest && from !== "sim") {
       problems.push(`${file}: production code imports ${specifier} (${target}/)`);
       continue;
     }

@@ -268,7 +268,16 @@ Deno.test("image move while a writer keeps writing, interrupted by a restart and
       await writer.writeSlot(`${cluster.node("n1").mount}/vm`, slot);
     }
     writer.start(() => `${cluster.node("n1").mount}/vm`);
-    const move = await cluster.cli("n1", ["image", "move", "vm", "--from", "n2", "--to", "n3"]);
+    const move = await cluster.cli("n1", [
+      "image",
+      "move",
+      "vm",
+      "--from",
+      "n2",
+      "--to",
+      "n3",
+      "--no-wait",
+    ]);
     assert.equal(move.code, 0, move.stderr);
     await new Promise((resolve) => setTimeout(resolve, 700));
     await cluster.stop("n3");

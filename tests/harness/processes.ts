@@ -24,7 +24,10 @@ export function freePort(): number {
 /** One node of a test cluster. */
 export interface ProcessNode {
   readonly id: string;
+  /** The port peers dial (`--advertise`); see {@link ProcessClusterOptions.proxy}. */
   readonly port: number;
+  /** The port the node listens on (`--listen`); equals `port` unless a proxy fronts it. */
+  readonly listenPort: number;
   readonly data: string;
   readonly mount: string;
   readonly control: string;
@@ -37,13 +40,22 @@ export interface ProcessNode {
 export interface StartOptions {
   readonly join?: string;
   readonly extraArgs?: readonly string[];
+  /** Extra environment variables of the process (NOTIFY_SOCKET, JOURNAL_STREAM, …). */
+  readonly env?: Readonly<Record<string, string>>;
   /** Do not wait for the control socket to answer. */
   readonly noWait?: boolean;
 }
 
-async function pollUntil(check: () => Promise<boolean>, what: string, timeoutMs: number) {
+async function pollUntil(
+  check: () => Promise<boolean>,
+  what: string,
+  timeoutMs: number,
+  hopeless: () => string | null = () => null,
+) {
   const deadline = performance.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
+    const reason = hopeless();
+    if (reason !== null) throw new Error(`Gave up waiting for ${what}: ${reason}`);
     if (performance.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -76,31 +88,48 @@ async function unmountAll(under: string): Promise<void> {
   }
 }
 
+/** Options of {@link ProcessCluster.create}. */
+export interface ProcessClusterOptions {
+  /** Wait for each node's FUSE mount on start (default true). */
+  readonly mount?: boolean;
+  /**
+   * Puts something in front of each node's peer port (the fault proxy of
+   * fault_proxy.ts): called once per node by `define` with the node's id and
+   * the `host:port` it will listen on, it returns the port peers must dial
+   * instead, which the node then advertises (`--advertise`).
+   */
+  readonly proxy?: (id: string, listenAddress: string) => number;
+}
+
 /** A set of ukai processes under one temp folder. */
 export class ProcessCluster {
   readonly root: string;
   readonly nodes = new Map<string, ProcessNode>();
   readonly #mount: boolean;
+  readonly #proxy: ProcessClusterOptions["proxy"];
   readonly #deferred: (() => void | Promise<void>)[] = [];
 
-  private constructor(folder: string, mount: boolean) {
+  private constructor(folder: string, options: ProcessClusterOptions) {
     this.root = folder;
-    this.#mount = mount;
+    this.#mount = options.mount ?? true;
+    this.#proxy = options.proxy;
   }
 
   /** Creates the temp root; nodes are started with `start`. */
-  static async create(options: { mount?: boolean } = {}): Promise<ProcessCluster> {
+  static async create(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
     const folder = await Deno.makeTempDir({ prefix: "ukai-e2e-" });
-    return new ProcessCluster(folder, options.mount ?? true);
+    return new ProcessCluster(folder, options);
   }
 
   /** Declares node `id` (ports chosen now) without starting it. */
   define(id: string, zone = "dc1"): ProcessNode {
     const existing = this.nodes.get(id);
     if (existing !== undefined) return existing;
+    const listenPort = freePort();
     const node: ProcessNode = {
       id,
-      port: freePort(),
+      port: this.#proxy === undefined ? listenPort : this.#proxy(id, `127.0.0.1:${listenPort}`),
+      listenPort,
       data: `${this.root}/${id}/data`,
       mount: `${this.root}/${id}/mnt`,
       control: `${this.root}/${id}/control.sock`,
@@ -119,7 +148,7 @@ export class ProcessCluster {
     return node;
   }
 
-  /** The peer address of `id`. */
+  /** The peer address of `id` (the advertised one: its proxy's when it has one). */
   address(id: string): string {
     return `127.0.0.1:${this.node(id).port}`;
   }
@@ -146,7 +175,8 @@ export class ProcessCluster {
       "--mount",
       node.mount,
       "--listen",
-      this.address(id),
+      `127.0.0.1:${node.listenPort}`,
+      ...(node.listenPort === node.port ? [] : ["--advertise", this.address(id)]),
       "--zone",
       node.zone,
       "--control",
@@ -165,11 +195,14 @@ export class ProcessCluster {
       args,
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...options.env },
     }).spawn();
     void copyInto(node.process.stderr, log);
     void node.process.stdout.cancel().catch(() => undefined);
     if (options.noWait) return node;
+    let exitCode: number | null = null;
+    node.process.status.then((status) => exitCode = status.code, () => undefined);
+    const exited = () => exitCode === null ? null : `it exited with code ${exitCode}`;
     await pollUntil(
       async () => {
         const client = new ControlClient({ socketPath: node.control });
@@ -182,12 +215,14 @@ export class ProcessCluster {
       },
       `node ${id} to serve (see ${node.log})`,
       60_000,
+      exited,
     );
     if (this.#mount) {
       await pollUntil(
         async () => (await Deno.readTextFile("/proc/mounts")).includes(` ${node.mount} `),
         `${id}'s mount`,
         20_000,
+        exited,
       );
     }
     return node;
