@@ -186,6 +186,8 @@ export class Cluster {
       }
       await sleep(50);
     }
+    // Members are reached by node id from now on; the bootstrap address is not redialed.
+    this.#options.transport.disconnect({ address: through });
     logger.info("joined the cluster", { through });
   }
 

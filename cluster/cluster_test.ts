@@ -5,7 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { eventually, startTestNode, type TestNode } from "./_test_cluster.ts";
+import { silentLogger } from "../base/log.ts";
+import { TcpTransport } from "../net/mod.ts";
+import { eventually, startTestNode, TEST_SECRET, type TestNode } from "./_test_cluster.ts";
+import { ClusterMessage } from "./raft_node.ts";
 
 async function threeNodes(root: string): Promise<TestNode[]> {
   const n1 = await startTestNode("n1", `${root}/n1`);
@@ -67,6 +70,94 @@ Deno.test("three nodes form a group: joiners are promoted and proposals from any
       assert.deepEqual([...node.cluster.meta.state().images.keys()].sort(), ["from-n2", "from-n3"]);
     }
   } finally {
+    for (const node of nodes) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a node joins through a follower, which passes its request on to the leader", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  try {
+    const follower = nodes.find((node) => node.cluster.node.leader !== node.id) as TestNode;
+    const n4 = await startTestNode("n4", `${root}/n4`, { join: follower.transport.address });
+    nodes.push(n4);
+    await eventually(
+      () => nodes.every((node) => node.cluster.node.confState.voters.includes("n4")),
+      "n4 to be a voter everywhere",
+    );
+    await n4.cluster.meta.propose(image("from-n4"));
+    assert.ok(follower.cluster.meta.state().images.has("from-n4"));
+  } finally {
+    for (const node of nodes) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a node that joined drops its connection to the bootstrap address", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  try {
+    for (const node of nodes.slice(1)) {
+      const bootstrap = node.transport.peers().filter((peer) => peer.peer.startsWith("address:"));
+      assert.deepEqual(bootstrap, [], `${node.id} reaches members by node id only`);
+    }
+  } finally {
+    for (const node of nodes) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a removed node refuses proposals at once instead of waiting for their deadline", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  try {
+    const leader = nodes.find((node) => node.cluster.node.leader === node.id) as TestNode;
+    const removed = nodes.find((node) => node !== leader) as TestNode;
+    await leader.cluster.changeMembership({ op: "remove", id: removed.id, force: false });
+    await eventually(
+      () => !removed.cluster.meta.state().nodes.has(removed.id),
+      "the removed node to apply its removal from the metadata",
+    );
+    const started = performance.now();
+    await assert.rejects(removed.cluster.meta.propose(image("too-late")), {
+      code: "NODE_NOT_FOUND",
+    });
+    const elapsedMs = performance.now() - started;
+    assert.ok(elapsedMs < 1000, `refused after ${elapsedMs} ms`);
+    assert.equal(leader.cluster.meta.state().images.has("too-late"), false);
+  } finally {
+    for (const node of nodes) await node.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("a peer that is not a member cannot join on behalf of another node", async () => {
+  const root = await Deno.makeTempDir({ prefix: "ukai-cluster-" });
+  const nodes = await threeNodes(root);
+  const intruder = await TcpTransport.listen({
+    nodeId: "n8",
+    secret: TEST_SECRET,
+    hostname: "127.0.0.1",
+    port: 0,
+    resolve: () => undefined,
+    logger: silentLogger,
+  });
+  try {
+    const request = { id: "n9", address: "127.0.0.1:1", zone: "z", learner: false, probe: false };
+    for (const node of nodes) {
+      await assert.rejects(
+        intruder.request(
+          { address: node.transport.address },
+          ClusterMessage.join,
+          new TextEncoder().encode(JSON.stringify(request)),
+        ),
+        { code: "PERMISSION_DENIED" },
+      );
+    }
+    assert.equal(nodes[0]?.cluster.meta.state().nodes.has("n9"), false);
+  } finally {
+    await intruder.close();
     for (const node of nodes) await node.stop();
     await Deno.remove(root, { recursive: true });
   }

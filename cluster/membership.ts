@@ -110,7 +110,10 @@ export class Membership {
   register(): void {
     this.#transport.handle(ClusterMessage.join, async (from, body) => {
       const request = parseJoinRequest(parseJson(body));
-      if (request.id !== from) {
+      // A joiner asks for itself. A member may pass on the request of a
+      // joiner that asked it (having checked the same), since only the
+      // leader adds nodes.
+      if (request.id !== from && !this.#meta.state().nodes.has(from)) {
         throw new UkaiError(
           "PERMISSION_DENIED",
           `Node "${from}" cannot join on behalf of "${request.id}"`,

@@ -4,7 +4,8 @@
  * applied on this node; a proposal that vanished in a leader change is
  * proposed again with the same request id, which the state machine
  * de-duplicates, so retries never apply a command twice. `sync()` is a
- * ReadIndex round: afterwards the local state is linearizable.
+ * ReadIndex round: afterwards the local state is linearizable. A node that
+ * was removed from the cluster refuses proposals at once (NODE_NOT_FOUND).
  *
  * @module
  */
@@ -77,10 +78,12 @@ export class RaftMetaStore implements MetaStore {
     // skip must be refused to its proposer, not committed.
     const data = encodeCommand({ ...command, requestId });
     decodeCommand(data);
+    this.#checkMember(command.type, false);
     const deadline = performance.now() + (options.timeoutMs ?? PROPOSE_TIMEOUT_MS_DEFAULT);
     const waiting = applier.awaitResult(requestId);
     try {
-      for (;;) {
+      for (let attempt = 1;; attempt++) {
+        if (attempt > 1) this.#checkMember(command.type, true);
         const proposed = node.propose(data);
         const wait = proposed.kind === "dropped" ? 50 : this.#options.retryMs;
         const applied = await Promise.race([
@@ -132,5 +135,23 @@ export class RaftMetaStore implements MetaStore {
         if (error.code !== "TIMEOUT") await sleep(Math.min(50, Math.max(0, left)));
       }
     }
+  }
+
+  /**
+   * Refuses once the applied metadata no longer lists this node: the members
+   * ignore a removed node's proposals, so waiting for the deadline would only
+   * delay the answer.
+   *
+   * @throws {UkaiError} NODE_NOT_FOUND
+   */
+  #checkMember(what: string, proposed: boolean): void {
+    const { nodeId } = this.#options;
+    if (this.state().nodes.has(nodeId)) return;
+    throw new UkaiError(
+      "NODE_NOT_FOUND",
+      `Node "${nodeId}" was removed from the cluster: it cannot propose "${what}"${
+        proposed ? " (proposed before the removal, it may still be applied)" : ""
+      }`,
+    );
   }
 }

@@ -67,7 +67,7 @@ Deno.test("an unauthenticated client sending garbage is disconnected and no hand
   assertEquals(outcome.received, 0);
   assertEquals(calls(), 0);
   assert(/failed the handshake/.test(cluster.log("n2")));
-  assert(/invalid frame/.test(cluster.log("n2")));
+  assert(/code=PROTOCOL .*invalid frame/.test(cluster.log("n2")), cluster.log("n2"));
   await stillServes(cluster);
   assertEquals(calls(), 1);
 });

@@ -106,9 +106,16 @@ function failed(connection: Connection, refusal: HandshakeRefusal): UkaiError {
   return new UkaiError(refusal.code, `Handshake refused: ${refusal.reason}`);
 }
 
+/** The error of a connection that closed before the handshake finished, with `reason`. */
+function closedDuringHandshake(reason: string): UkaiError {
+  // Bytes that do not form a valid frame are the peer's fault, not the network's.
+  const code = reason.startsWith("invalid frame") ? "PROTOCOL" : "UNREACHABLE";
+  return new UkaiError(code, `Connection closed during the handshake: ${reason}`);
+}
+
 function expectResponse(connection: Connection, frame: Frame | string, requestId: number): Frame {
   if (typeof frame === "string") {
-    throw new UkaiError("UNREACHABLE", `Connection closed during the handshake: ${frame}`);
+    throw closedDuringHandshake(frame);
   }
   const { header } = frame;
   if (header.kind !== "response" || header.requestId !== requestId) {
@@ -165,7 +172,7 @@ function expectRequest(
   requestId: number,
 ): Frame {
   if (typeof frame === "string") {
-    throw new UkaiError("UNREACHABLE", `Connection closed during the handshake: ${frame}`);
+    throw closedDuringHandshake(frame);
   }
   const { header } = frame;
   if (header.kind !== "request" || header.type !== type || header.requestId !== requestId) {

@@ -2,9 +2,11 @@
  * One outgoing peer: the long-lived connection this node dials for its own
  * requests, with admission control (in-flight requests and queued bytes are
  * bounded; callers wait in a bounded FIFO), request ids and pending responses,
- * deadlines (checked by the transport's sweep), and redialing with exponential
- * backoff and jitter. While the connection is in backoff, calls fail at once
- * with the last error instead of piling up.
+ * deadlines (checked by the transport's sweep), and redialing after an
+ * exponential backoff with jitter. While the connection is in backoff, calls
+ * fail at once with the last error instead of piling up; once it is over, the
+ * next call dials again, so a peer nobody uses any more (a removed node, a
+ * bootstrap address) is not redialed forever.
  *
  * @module
  */
@@ -495,9 +497,8 @@ export class OutboundPeer {
     });
     this.#backoffTimer = setTimeout(() => {
       this.#backoffTimer = null;
-      if (this.#state !== "backoff") return;
-      this.#state = "connecting";
-      this.#dialing = this.#dial();
+      // Nothing waits (calls were refused during the backoff): the next call dials.
+      if (this.#state === "backoff") this.#state = "idle";
     }, delayMs);
   }
 

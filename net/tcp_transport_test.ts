@@ -164,6 +164,30 @@ Deno.test("TcpTransport reconnects to a peer that restarted on the same port", a
   assert(status !== undefined && status.reconnects >= 1 && status.connected);
 });
 
+Deno.test("TcpTransport does not redial a peer nobody uses, and dials it again on the next call", async () => {
+  await using cluster = new TestCluster();
+  const a = await cluster.start("n1");
+  let b = await cluster.start("n2");
+  b.handle(ECHO, (_from, body) => body);
+  assertEquals(await a.request("n2", ECHO, Uint8Array.of(1)), Uint8Array.of(1));
+  const port = b.port;
+  await b.close();
+  await assertRejects(a.request("n2", ECHO, Uint8Array.of(2)), code("UNREACHABLE"));
+  // The backoff is at most 200 ms here: an eager peer would have redialed several times.
+  await eventually(() =>
+    a.peers().find((peer) => peer.peer === "n2")?.state === "idle"
+      ? Promise.resolve()
+      : Promise.reject(new Error("still in backoff"))
+  );
+  // What is checked is that nothing happens for a while, so this waits on purpose.
+  await sleep(600);
+  assertEquals(a.peers().find((peer) => peer.peer === "n2")?.state, "idle");
+  assertEquals(cluster.log("n1").match(/dial failed/g), null, cluster.log("n1"));
+  b = await cluster.start("n2", { port });
+  b.handle(ECHO, (_from, body) => body);
+  assertEquals(await a.request("n2", ECHO, Uint8Array.of(3)), Uint8Array.of(3));
+});
+
 Deno.test("TcpTransport follows a peer to a new address given by the resolver", async () => {
   await using cluster = new TestCluster();
   const a = await cluster.start("n1");
