@@ -20,13 +20,12 @@ import { BlockServer } from "./block_server.ts";
 import { type BlockChannel, type Channels, LocalChannel, RemoteChannel } from "./channels.ts";
 import { Janitor } from "./janitor.ts";
 import { type OwnerCalls, registerOwnerRoutes, RemoteOwnerCalls } from "./owner_routes.ts";
-import { OwnerSession } from "./owner_session.ts";
+import type { OwnerSession } from "./owner_session.ts";
 import { PeerHealth } from "./peer_health.ts";
-import { RateLimiter } from "./rate_limiter.ts";
 import { readRange } from "./reader.ts";
-import { ResyncRunner } from "./resync.ts";
+import { Ownerships } from "./ownerships.ts";
 import { StatsRegistry, type TimedOperation } from "./stats.ts";
-import { takeOwnership } from "./takeover.ts";
+import { OperationTimer } from "./timing.ts";
 
 /** Tunables of the engine, with their defaults. */
 export interface EngineSettings {
@@ -71,12 +70,6 @@ export interface EngineOptions {
   readonly observe?: (image: string, operation: TimedOperation, seconds: number) => void;
 }
 
-interface Owned {
-  readonly session: OwnerSession;
-  readonly resync: ResyncRunner;
-  readonly limiter: RateLimiter;
-}
-
 /** One node's data path. */
 export class Engine implements Channels {
   readonly nodeId: string;
@@ -86,16 +79,9 @@ export class Engine implements Channels {
   readonly server: BlockServer;
   readonly #options: EngineOptions;
   readonly #channels = new Map<string, BlockChannel>();
-  readonly #owned = new Map<string, Owned>();
-  readonly #acquiring = new Map<string, Promise<Owned>>();
+  readonly #ownerships: Ownerships;
+  readonly #timer: OperationTimer;
   readonly #opens = new Map<string, number>();
-  /**
-   * Images this node lost to another owner while they were open here: the
-   * open handles are fenced (writes fail) until every one is closed, so a
-   * zombie VM cannot take the disk back from its successor.
-   */
-  readonly #fenced = new Set<string>();
-  readonly #nodeLimiter: RateLimiter;
   readonly #janitor: Janitor;
   /** Ownership calls to other nodes (hand-over, release, forwarded reads). */
   readonly owners: OwnerCalls;
@@ -118,7 +104,6 @@ export class Engine implements Channels {
       store: options.store,
       logger: options.logger,
     });
-    this.#nodeLimiter = new RateLimiter(this.settings.resyncBytesPerSecond, options.clock);
     this.#janitor = new Janitor({
       nodeId: options.nodeId,
       meta: options.meta,
@@ -126,6 +111,37 @@ export class Engine implements Channels {
       logger: options.logger.child("janitor"),
     });
     this.owners = new RemoteOwnerCalls(options.transport, this.settings);
+    this.#timer = new OperationTimer(options.nodeId, this.stats, options.clock, options.observe);
+    this.#ownerships = new Ownerships({
+      nodeId: options.nodeId,
+      meta: options.meta,
+      clock: options.clock,
+      logger: options.logger,
+      sleep: options.sleep,
+      settings: this.settings,
+      channels: this,
+      server: this.server,
+      health: this.health,
+      stats: this.stats,
+      timer: this.#timer,
+      owners: this.owners,
+      openCount: (name) => this.openCount(name),
+    });
+  }
+
+  /** The session of `name` if this node owns it now. */
+  sessionOf(name: string): OwnerSession | undefined {
+    return this.#ownerships.sessionOf(name);
+  }
+
+  /** Takes ownership of `name` here (a no-op when already owned), e.g. for a hand-over. */
+  acquire(name: string, kind: OwnerKind = "io"): Promise<OwnerSession> {
+    return this.#ownerships.acquire(name, kind);
+  }
+
+  /** Releases `name` if owned here at `epoch` (a peer wants to take it over). */
+  releaseFor(name: string, epoch: number): Promise<boolean> {
+    return this.#ownerships.releaseFor(name, epoch);
   }
 
   /** Connection status of every peer (for `ukai node list`). */
@@ -179,7 +195,7 @@ export class Engine implements Channels {
       }
     }
     for (const image of this.#options.meta.state().images.values()) {
-      if (image.owner !== this.nodeId || this.#owned.has(image.name)) continue;
+      if (image.owner !== this.nodeId || this.#ownerships.sessionOf(image.name)) continue;
       await this.#options.meta.propose({
         type: "owner.release",
         name: image.name,
@@ -200,7 +216,7 @@ export class Engine implements Channels {
     this.#unwatch?.();
     this.#unwatch = null;
     await this.#recovered;
-    await Promise.all([...this.#owned.keys()].map((name) => this.#release(name)));
+    await this.#ownerships.releaseAll();
     await this.#janitor.settled();
   }
 
@@ -212,175 +228,7 @@ export class Engine implements Channels {
     return this.#options.meta.state().image(name);
   }
 
-  // ---- ownership -------------------------------------------------------------
-
-  /** The session of `name` if this node owns it now. */
-  sessionOf(name: string): OwnerSession | undefined {
-    const owned = this.#owned.get(name);
-    if (owned === undefined) return undefined;
-    if (!owned.session.active) {
-      this.#drop(name, "session ended");
-      return undefined;
-    }
-    return owned.session;
-  }
-
-  /** Takes ownership of `name` here (a no-op when already owned), e.g. for a hand-over. */
-  async acquire(name: string, kind: OwnerKind = "io"): Promise<OwnerSession> {
-    const current = this.sessionOf(name);
-    if (current !== undefined && (current.kind === kind || kind === "resync")) return current;
-    let pending = this.#acquiring.get(name);
-    if (pending === undefined) {
-      pending = this.#takeover(name, kind).finally(() => this.#acquiring.delete(name));
-      this.#acquiring.set(name, pending);
-    }
-    return (await pending).session;
-  }
-
-  async #takeover(name: string, kind: OwnerKind): Promise<Owned> {
-    const previous = this.#owned.get(name);
-    if (previous !== undefined) {
-      await previous.session.release().catch(() => undefined);
-      await this.#drop(name, "replaced");
-    }
-    const { uid, epoch, bootIds } = await takeOwnership(
-      {
-        nodeId: this.nodeId,
-        meta: this.#options.meta,
-        channels: this,
-        logger: this.#logger,
-        requestRelease: (owner, image, ownerEpoch) =>
-          this.owners.requestRelease(owner, image, ownerEpoch),
-      },
-      name,
-      kind,
-    );
-    const session = new OwnerSession({
-      nodeId: this.nodeId,
-      meta: this.#options.meta,
-      channels: this,
-      server: this.server,
-      health: this.health,
-      clock: this.#options.clock,
-      logger: this.#logger,
-      imageName: name,
-      uid,
-      epoch,
-      kind,
-      activityIdleMs: this.settings.activityIdleMs,
-      onRead: (node, bytes) => this.#countRead(name, node, bytes),
-      bootIds,
-    });
-    const limiter = new RateLimiter(
-      this.#image(name).resyncRateBytesPerSecond,
-      this.#options.clock,
-    );
-    const resync = new ResyncRunner({
-      nodeId: this.nodeId,
-      meta: this.#options.meta,
-      channels: this,
-      health: this.health,
-      logger: this.#logger,
-      session,
-      limiters: [this.#nodeLimiter, limiter],
-      sleep: this.#options.sleep,
-      onCopied: (_task, bytes) => {
-        const stats = this.stats.image(name);
-        stats.resyncBytes += bytes;
-        stats.resyncBlocks++;
-      },
-    });
-    const owned = { session, resync, limiter };
-    this.#owned.set(name, owned);
-    if (this.#image(name).outOfSyncTotal() > 0) resync.start();
-    return owned;
-  }
-
-  async #drop(name: string, reason: string): Promise<void> {
-    const owned = this.#owned.get(name);
-    if (owned === undefined) return;
-    this.#owned.delete(name);
-    owned.session.lose(reason);
-    this.#fenceOpenHandles(name, owned.session.kind);
-    await owned.resync.stop();
-  }
-
-  #fenceOpenHandles(name: string, kind: OwnerKind): void {
-    if (kind !== "io" || this.openCount(name) === 0) return;
-    this.#fenced.add(name);
-    this.#logger.warn("image taken over while open here; its open handles are fenced", {
-      image: name,
-    });
-  }
-
-  async #release(name: string): Promise<void> {
-    const owned = this.#owned.get(name);
-    if (owned === undefined) return;
-    await owned.resync.stop();
-    try {
-      await owned.session.release();
-    } catch (error) {
-      this.#logger.warn("release failed", { image: name, error: describeError(error) });
-    }
-    this.#owned.delete(name);
-  }
-
-  /** Releases `name` if owned here at `epoch` (a peer wants to take it over). */
-  async releaseFor(name: string, epoch: number): Promise<boolean> {
-    const owned = this.#owned.get(name);
-    if (owned === undefined || owned.session.epoch !== epoch) return false;
-    await this.#release(name);
-    this.#fenceOpenHandles(name, owned.session.kind);
-    return true;
-  }
-
   // ---- I/O -----------------------------------------------------------------
-
-  /** Records the latency of an operation that started at `started` (monotonic ms). */
-  #observe(name: string, operation: TimedOperation, started: number): void {
-    const stats = this.stats.image(name);
-    const seconds = (this.#options.clock.monotonicMs() - started) / 1000;
-    if (operation === "read") stats.readLatency.observe(seconds);
-    else if (operation === "write") stats.writeLatency.observe(seconds);
-    else stats.flushLatency.observe(seconds);
-    this.#options.observe?.(name, operation, seconds);
-  }
-
-  async #timed<T>(name: string, operation: TimedOperation, work: () => Promise<T>): Promise<T> {
-    const started = this.#options.clock.monotonicMs();
-    try {
-      return await work();
-    } catch (error) {
-      this.stats.image(name).errors++;
-      throw error;
-    } finally {
-      this.#observe(name, operation, started);
-    }
-  }
-
-  /**
-   * Runs a synchronous hot-path attempt: true when it did the whole
-   * operation (recorded like any other), false when the caller must take the
-   * asynchronous path.
-   */
-  #now(name: string, operation: TimedOperation, attempt: () => boolean): boolean {
-    const started = this.#options.clock.monotonicMs();
-    try {
-      if (!attempt()) return false;
-    } catch (error) {
-      this.stats.image(name).errors++;
-      this.#observe(name, operation, started);
-      throw error;
-    }
-    this.#observe(name, operation, started);
-    return true;
-  }
-
-  #countRead(name: string, node: string, bytes: number): void {
-    const stats = this.stats.image(name);
-    if (node === this.nodeId) stats.localReadBytes += bytes;
-    else stats.remoteReadBytes += bytes;
-  }
 
   /**
    * Runs `work` on the owner session, taking ownership first. Refused while
@@ -388,7 +236,7 @@ export class Engine implements Channels {
    */
   async #asOwner(name: string, work: (session: OwnerSession) => Promise<void>): Promise<void> {
     for (let attempt = 1;; attempt++) {
-      if (this.#fenced.has(name)) {
+      if (this.#ownerships.isFenced(name)) {
         throw new UkaiError(
           "NOT_OWNER",
           `Image "${name}" was taken over by another node while open here; close and reopen it to write again`,
@@ -416,18 +264,19 @@ export class Engine implements Channels {
     data: Uint8Array<ArrayBuffer>,
     durable = false,
   ): void | Promise<void> {
-    const session = durable || this.#fenced.has(name) ? undefined : this.sessionOf(name);
+    const session = durable || this.#ownerships.isFenced(name) ? undefined : this.sessionOf(name);
     const count = () => {
       const stats = this.stats.image(name);
       stats.writeOps++;
       stats.writeBytes += data.length;
     };
     if (
-      session !== undefined && this.#now(name, "write", () => session.tryWriteNow(offset, data))
+      session !== undefined &&
+      this.#timer.now(name, "write", () => session.tryWriteNow(offset, data))
     ) {
       return count();
     }
-    return this.#timed(name, "write", async () => {
+    return this.#timer.timed(name, "write", async () => {
       await this.#asOwner(name, (owner) => owner.write(offset, data, durable));
       count();
     });
@@ -446,7 +295,7 @@ export class Engine implements Channels {
 
   /** Makes every acknowledged write durable on every in-sync copy (a no-op when not the owner). */
   flush(name: string): Promise<void> {
-    return this.#timed(name, "flush", async () => {
+    return this.#timer.timed(name, "flush", async () => {
       this.stats.image(name).flushOps++;
       await this.sessionOf(name)?.flush();
     });
@@ -467,10 +316,12 @@ export class Engine implements Channels {
       stats.readBytes += view.length;
     };
     const session = this.sessionOf(name);
-    if (session !== undefined && this.#now(name, "read", () => session.tryReadNow(offset, view))) {
+    if (
+      session !== undefined && this.#timer.now(name, "read", () => session.tryReadNow(offset, view))
+    ) {
       return count();
     }
-    return this.#timed(name, "read", async () => {
+    return this.#timer.timed(name, "read", async () => {
       if (session !== undefined) await session.read(offset, view);
       else await this.#readAsNonOwner(name, offset, view);
       count();
@@ -504,7 +355,7 @@ export class Engine implements Channels {
             health: this.health,
             copiesOf: (block) => image.inSyncNodes(block),
             epoch: image.epoch,
-            served: (node, bytes) => this.#countRead(name, node, bytes),
+            served: (node, bytes) => this.#timer.countRead(name, node, bytes),
           },
           image,
           offset,
@@ -549,8 +400,7 @@ export class Engine implements Channels {
       return;
     }
     this.#opens.delete(name);
-    this.#fenced.delete(name);
-    await this.#release(name);
+    await this.#ownerships.release(name);
     await this.#options.meta.propose({ type: "image.close", name, node: this.nodeId })
       .catch((error) =>
         this.#logger.warn("recording a close failed", {
@@ -570,29 +420,11 @@ export class Engine implements Channels {
   #onMetaEvent(event: MetaEvent): void {
     this.#janitor.handle(event);
     if (event.kind === "restored") {
-      for (const name of [...this.#owned.keys()]) this.#checkOwned(name);
+      this.#ownerships.checkAll();
       return;
     }
     const name = "name" in event.command ? event.command.name : undefined;
-    if (name !== undefined) this.#checkOwned(name);
-  }
-
-  /** Drops the session of `name` if the metadata says it is no longer ours; keeps resync going. */
-  #checkOwned(name: string): void {
-    const owned = this.#owned.get(name);
-    if (owned === undefined) return;
-    const image = this.#options.meta.state().images.get(name);
-    if (image === undefined || image.uid !== owned.session.uid) {
-      void this.#drop(name, "image removed");
-    } else if (image.epoch !== owned.session.epoch) {
-      void this.#drop(name, `epoch ${image.epoch} taken by ${image.owner ?? "nobody"}`);
-    } else {
-      owned.limiter.setRate(image.resyncRateBytesPerSecond);
-      if (image.outOfSyncTotal() > 0) {
-        owned.resync.start();
-        owned.resync.poke();
-      }
-    }
+    if (name !== undefined) this.#ownerships.check(name);
   }
 
   /**
@@ -611,19 +443,10 @@ export class Engine implements Channels {
     const now = this.#options.clock.monotonicMs();
     if (now - this.#lastFlushMs >= this.settings.flushIntervalMs) {
       this.#lastFlushMs = now;
-      await Promise.all(
-        [...this.#owned.values()].map(({ session }) =>
-          session.upkeep().catch((error) =>
-            this.#logger.warn("background flush failed", {
-              image: session.imageName,
-              error: describeError(error),
-            })
-          )
-        ),
-      );
+      await this.#ownerships.upkeep();
     }
     for (const image of state.images.values()) {
-      if (image.owner !== null || this.#acquiring.has(image.name)) continue;
+      if (image.owner !== null || this.#ownerships.acquiring(image.name)) continue;
       const here = image.countsOf(this.nodeId).outOfSync > 0;
       if (!here) continue;
       void this.acquire(image.name, "resync").catch((error) =>
@@ -656,14 +479,6 @@ export class Engine implements Channels {
     owned: { image: string; epoch: number; kind: OwnerKind; resyncRunning: boolean }[];
     opens: Record<string, number>;
   } {
-    return {
-      owned: [...this.#owned.values()].map(({ session, resync }) => ({
-        image: session.imageName,
-        epoch: session.epoch,
-        kind: session.kind,
-        resyncRunning: resync.running,
-      })),
-      opens: Object.fromEntries(this.#opens),
-    };
+    return { owned: this.#ownerships.list(), opens: Object.fromEntries(this.#opens) };
   }
 }
