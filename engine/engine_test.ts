@@ -370,3 +370,22 @@ Deno.test("a resync ownership never takes an image from its owner", async () => 
     await nodes.close();
   }
 });
+
+Deno.test("an image closed and reopened at once on the same node can be written again", async () => {
+  const nodes = await startNodes(["n1", "n2"]);
+  try {
+    await nodes.createImage("vm", 4, ["n1", "n2"]);
+    const n1 = nodes.engine("n1");
+    await n1.open("vm");
+    await n1.write("vm", 0, pattern(1, 100));
+    const closing = n1.close("vm");
+    await n1.open("vm");
+    await n1.write("vm", 100, pattern(2, 100));
+    await closing;
+    const read = new Uint8Array(200);
+    await n1.read("vm", 0, read);
+    assert.deepEqual(read.subarray(100), pattern(2, 100), "the reopened handle was not fenced");
+  } finally {
+    await nodes.close();
+  }
+});

@@ -64,6 +64,7 @@ export class OwnerSession {
   readonly activity: ActivityLog;
   readonly #options: OwnerSessionOptions;
   #state: SessionState = "active";
+  #lost = false;
   #modificationsInFlight = 0;
   #drainWaiters: (() => void)[] = [];
   #growth: Promise<void> = Promise.resolve();
@@ -127,10 +128,16 @@ export class OwnerSession {
     }
   }
 
+  /** Whether the session ended because another node took the image (not a release). */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
   /** Ends the session because another node took the image. */
   lose(reason: string): void {
     if (this.#state === "ended") return;
     this.#state = "ended";
+    this.#lost = true;
     this.#options.logger.warn("ownership lost", {
       image: this.#options.imageName,
       epoch: this.#options.epoch,

@@ -61,6 +61,8 @@ export class Ownerships {
   readonly #options: OwnershipsOptions;
   readonly #owned = new Map<string, Owned>();
   readonly #acquiring = new Map<string, Promise<Owned>>();
+  /** Releases in progress; a new takeover of the same image waits for its release. */
+  readonly #releasing = new Map<string, Promise<void>>();
   /**
    * Images this node lost to another owner while they were open here: the
    * open handles are fenced (writes fail) until every one is closed, so a
@@ -88,15 +90,16 @@ export class Ownerships {
   sessionOf(name: string): OwnerSession | undefined {
     const owned = this.#owned.get(name);
     if (owned === undefined) return undefined;
-    if (!owned.session.active) {
-      this.#drop(name, "session ended");
-      return undefined;
-    }
-    return owned.session;
+    if (owned.session.active) return owned.session;
+    // A session being released (or released) by this node is not a loss:
+    // only one another node ended fences this node's open handles.
+    if (owned.session.lost) void this.#drop(name, "another node took the image");
+    return undefined;
   }
 
   /** Takes ownership of `name` here (a no-op when already owned), e.g. for a hand-over. */
   async acquire(name: string, kind: OwnerKind = "io"): Promise<OwnerSession> {
+    await this.#releasing.get(name);
     const current = this.sessionOf(name);
     if (current !== undefined && (current.kind === kind || kind === "resync")) return current;
     let pending = this.#acquiring.get(name);
@@ -186,15 +189,21 @@ export class Ownerships {
   /** Releases `name` cleanly (flushing every copy) if owned here; its handles are no longer fenced. */
   async release(name: string): Promise<void> {
     this.#fenced.delete(name);
+    const pending = this.#releasing.get(name);
+    if (pending !== undefined) return await pending;
     const owned = this.#owned.get(name);
     if (owned === undefined) return;
-    await owned.resync.stop();
-    try {
-      await owned.session.release();
-    } catch (error) {
-      this.#options.logger.warn("release failed", { image: name, error: describeError(error) });
-    }
-    this.#owned.delete(name);
+    const releasing = (async () => {
+      await owned.resync.stop();
+      try {
+        await owned.session.release();
+      } catch (error) {
+        this.#options.logger.warn("release failed", { image: name, error: describeError(error) });
+      }
+      if (this.#owned.get(name) === owned) this.#owned.delete(name);
+    })().finally(() => this.#releasing.delete(name));
+    this.#releasing.set(name, releasing);
+    await releasing;
   }
 
   /** Releases `name` if owned here at `epoch` (a peer wants to take it over). */
