@@ -21,10 +21,10 @@ import { FuseSession } from "../ffi/fuse_session.ts";
 import { findMount } from "../ffi/mount_table.ts";
 import { MNT_DETACH } from "../ffi/stale_mount.ts";
 import { umount2 } from "../ffi/libc.ts";
+import { cpuBetween, cpuTicks, loadAverage, median } from "./common.ts";
+import { buildReference } from "./targets/c_reference.ts";
 
 const root = new URL("../", import.meta.url).pathname;
-const REFERENCE_SOURCE = `${root}bench/fuse_reference.c`;
-const REFERENCE_BINARY = `${root}bench/build/fuse_reference`;
 const PASSTHROUGH = `${root}bench/ffi_passthrough.ts`;
 const INSTALL_HINT = "apt-get install -y gcc libfuse3-dev fio";
 
@@ -83,23 +83,6 @@ function parseOptions(args: string[]): Options {
   };
 }
 
-/** Cumulative CPU ticks from /proc/stat: [steal, total]. */
-function cpuTicks(): [number, number] {
-  const line = Deno.readTextFileSync("/proc/stat").split("\n")[0] ?? "";
-  const fields = line.trim().split(/\s+/).slice(1).map(Number);
-  return [fields[7] ?? 0, fields.slice(0, 8).reduce((sum, ticks) => sum + ticks, 0)];
-}
-
-/** The 1-minute load average: other work on the machine skews the numbers. */
-function loadAverage(): number {
-  return Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]);
-}
-
-function stealBetween(before: [number, number], after: [number, number]): number {
-  const total = after[1] - before[1];
-  return total === 0 ? 0 : (100 * (after[0] - before[0])) / total;
-}
-
 async function runCommand(command: string, args: string[]): Promise<string> {
   let output: Deno.CommandOutput;
   try {
@@ -115,11 +98,6 @@ async function runCommand(command: string, args: string[]): Promise<string> {
     throw new Error(`${command} ${args.join(" ")} failed:\n${decoder.decode(output.stderr)}`);
   }
   return decoder.decode(output.stdout);
-}
-
-async function buildReference(): Promise<void> {
-  await Deno.mkdir(`${root}bench/build`, { recursive: true });
-  await runCommand("gcc", ["-O2", "-Wall", "-o", REFERENCE_BINARY, REFERENCE_SOURCE, "-lfuse3"]);
 }
 
 /** A server process and its mount point. */
@@ -202,14 +180,8 @@ async function fio(filename: string, job: Job, options: Options): Promise<Sample
     iops: side.iops,
     p50Us: (percentile["50.000000"] ?? 0) / 1000,
     p99Us: (percentile["99.000000"] ?? 0) / 1000,
-    stealPercent: stealBetween(before, cpuTicks()),
+    stealPercent: cpuBetween(before, cpuTicks()).steal,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 /**
@@ -250,7 +222,7 @@ function table(jobs: Job[], samples: Map<string, Sample[]>): string {
 async function main(): Promise<void> {
   const options = parseOptions(Deno.args);
   await runCommand("fio", ["--version"]);
-  await buildReference();
+  const referenceBinary = await buildReference();
   const work = await Deno.makeTempDir({ dir: options.dir, prefix: "ukai-fuse-bench-" });
   const servers: Server[] = [];
   let interrupted = false;
@@ -271,7 +243,7 @@ async function main(): Promise<void> {
       "--fallocate=none",
     ]);
     for (const name of ["c", "ffi"]) await Deno.mkdir(`${work}/${name}`);
-    servers.push(await startServer(REFERENCE_BINARY, [backing, `${work}/c`], `${work}/c`));
+    servers.push(await startServer(referenceBinary, [backing, `${work}/c`], `${work}/c`));
     servers.push(
       await startServer(Deno.execPath(), [
         "run",
@@ -311,7 +283,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    const steal = stealBetween(start, cpuTicks());
+    const steal = cpuBetween(start, cpuTicks()).steal;
     console.log(
       `\nmedians of ${options.repeats} interleaved runs, ${options.runtimeSeconds} s each, ` +
         `backing file ${options.sizeMiB} MiB in ${options.dir}, ${navigator.hardwareConcurrency} CPUs`,
