@@ -256,9 +256,10 @@ export class BlockServer {
   }
 
   /**
-   * Replaces this copy of a block with the in-sync copy at `source`: fetches
-   * its export, writes it atomically and durably (holes stay holes), and
-   * returns the bytes shipped. A wrong-size file here is quarantined first.
+   * Replaces this (out-of-sync) copy of a block with the in-sync copy at
+   * `source`: fetches its export, overwrites the block in place and durably
+   * (holes stay holes), and returns the bytes shipped. A wrong-size file here
+   * is quarantined first.
    */
   async pull(header: BlockHeader, source: string, fetchExport: ExportFetcher): Promise<number> {
     const image = await this.#serve(header, "held", (found) => found);

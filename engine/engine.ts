@@ -424,7 +424,23 @@ export class Engine implements Channels {
       return;
     }
     const name = "name" in event.command ? event.command.name : undefined;
-    if (name !== undefined) this.#ownerships.check(name);
+    if (name === undefined) return;
+    this.#ownerships.check(name);
+    // A location added or a copy marked out of sync starts its resync now, not at the next tick.
+    const image = this.#options.meta.state().images.get(name);
+    if (image !== undefined) this.#resyncIfUnowned(image);
+  }
+
+  /** Takes a resync ownership of `image` when nobody owns it and its copy here is out of sync. */
+  #resyncIfUnowned(image: ImageRecord): void {
+    if (image.owner !== null || this.#ownerships.acquiring(image.name)) return;
+    if (image.countsOf(this.nodeId).outOfSync === 0) return;
+    void this.acquire(image.name, "resync").catch((error) =>
+      this.#logger.debug("resync ownership not taken", {
+        image: image.name,
+        error: describeError(error),
+      })
+    );
   }
 
   /**
@@ -445,17 +461,7 @@ export class Engine implements Channels {
       this.#lastFlushMs = now;
       await this.#ownerships.upkeep();
     }
-    for (const image of state.images.values()) {
-      if (image.owner !== null || this.#ownerships.acquiring(image.name)) continue;
-      const here = image.countsOf(this.nodeId).outOfSync > 0;
-      if (!here) continue;
-      void this.acquire(image.name, "resync").catch((error) =>
-        this.#logger.debug("resync ownership not taken", {
-          image: image.name,
-          error: describeError(error),
-        })
-      );
-    }
+    for (const image of state.images.values()) this.#resyncIfUnowned(image);
     await this.#finishMoves();
     await Promise.all(pings);
   }

@@ -1,8 +1,7 @@
 /**
  * Work on single block files by path or descriptor, with no caching or
- * bookkeeping: the size check, sparse creation, the sparse copy written for a
- * whole-block replacement, the data-extent scan, and folder listing. Every
- * failure is a `UkaiError`.
+ * bookkeeping: the size check, sparse creation, extent validation, the
+ * data-extent scan, and folder listing. Every failure is a `UkaiError`.
  *
  * @module
  */
@@ -10,7 +9,7 @@
 import { assert } from "../base/assert.ts";
 import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
-import { fstat, ftruncate, openFile, OpenFlags, pwrite, seekData, Whence } from "../ffi/libc.ts";
+import { fstat, ftruncate, openFile, OpenFlags, seekData, Whence } from "../ffi/libc.ts";
 import { closeAfterFailure, isNotFound, removeTemporary, storeError } from "./_fs.ts";
 import { O_NOFOLLOW } from "./_libc_extra.ts";
 
@@ -65,16 +64,12 @@ export function checkBlockFileSize(
 }
 
 /**
- * Writes a sparse file of `blockSize` bytes at `temporary` holding `source`'s
- * bytes at `extents` (everything else a hole) and returns its descriptor,
- * still open and not yet synced. Removes the file on failure.
+ * Creates the block file `path`: an empty sparse file of `blockSize` bytes
+ * made under `path.new` and renamed into place, so a crash never leaves a
+ * block file of another size. Returns its open descriptor.
  */
-export function writeSparseFile(
-  temporary: string,
-  blockSize: number,
-  source: Uint8Array<ArrayBuffer>,
-  extents: readonly BlockExtent[],
-): number {
+export function createBlockFile(path: string, blockSize: number): number {
+  const temporary = `${path}.new`;
   let fd: number;
   try {
     fd = openFile(temporary, OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC | O_NOFOLLOW);
@@ -83,26 +78,6 @@ export function writeSparseFile(
   }
   try {
     ftruncate(fd, blockSize);
-    for (const { byteOffset, byteLength } of extents) {
-      pwrite(fd, source.subarray(byteOffset, byteOffset + byteLength), byteOffset);
-    }
-  } catch (error) {
-    closeAfterFailure(fd);
-    removeTemporary(temporary);
-    throw storeError(error, `Cannot write ${temporary}`);
-  }
-  return fd;
-}
-
-/**
- * Creates the block file `path`: an empty sparse file of `blockSize` bytes
- * made under `path.new` and renamed into place, so a crash never leaves a
- * block file of another size. Returns its open descriptor.
- */
-export function createBlockFile(path: string, blockSize: number): number {
-  const temporary = `${path}.new`;
-  const fd = writeSparseFile(temporary, blockSize, new Uint8Array(0), []);
-  try {
     Deno.renameSync(temporary, path);
   } catch (error) {
     closeAfterFailure(fd);

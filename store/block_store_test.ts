@@ -202,9 +202,14 @@ Deno.test("the sparse map lists exactly the data extents", async () => {
   await store.close();
 });
 
-Deno.test("a whole-block write replaces the block atomically and keeps holes", async () => {
+Deno.test("a whole-block write overwrites in place, keeps holes, and is durable when it returns", async () => {
   await using folder = await temporaryFolder();
-  const store = await openStore(folder.path);
+  const synced: string[] = [];
+  const syncFile = async (fd: number) => {
+    synced.push(Deno.readLinkSync(`/proc/self/fd/${fd}`));
+    await fdatasync(fd);
+  };
+  const store = await openStore(folder.path, { syncFile });
   const image = store.image("vm1", BLOCK);
   image.write(4, 0, pattern(BLOCK, 1)); // the old copy, fully allocated and cached
   const source = new Uint8Array(BLOCK);
@@ -215,19 +220,25 @@ Deno.test("a whole-block write replaces the block atomically and keeps holes", a
   for (const { byteOffset, byteLength } of extents) {
     source.set(pattern(byteLength, byteOffset), byteOffset);
   }
-  const replacing = image.writeBlock(4, source, extents);
-  expectError(() => image.write(4, 0, new Uint8Array(1)), "CONFLICT");
-  expectError(() => image.discard(4, 0, PAGE), "CONFLICT");
-  await expectRejection(() => image.quarantine(4), "CONFLICT");
-  await replacing;
+  await image.writeBlock(4, source, extents);
+  assertEquals(synced, [image.blockPath(4)]);
   assertEquals(readBack(image, 4), source);
   assertEquals(image.dataExtents(4), extents);
   assertEquals(await image.allocatedBytes(), 4 * PAGE);
+  await image.writeBlock(6, source, extents); // a block file that did not exist
+  assertEquals(readBack(image, 6), source);
+  assertEquals(image.dataExtents(6), extents);
   const names = [...Deno.readDirSync(`${folder.path}/images/vm1`)].map((entry) => entry.name);
-  assertEquals(names, ["00000004"]);
-  image.write(4, 0, new Uint8Array([1])); // writable again
+  assertEquals(names.sort(), ["00000004", "00000006"]);
+  await image.writeBlock(4, new Uint8Array(BLOCK), []); // all holes
+  assertEquals(image.dataExtents(4), []);
+  assertEquals(readBack(image, 4), new Uint8Array(BLOCK));
   await expectRejection(
     () => image.writeBlock(4, source, [{ byteOffset: PAGE, byteLength: BLOCK }]),
+    "INVALID_ARGUMENT",
+  );
+  await expectRejection(
+    () => image.writeBlock(4, new Uint8Array(PAGE), []),
     "INVALID_ARGUMENT",
   );
   await store.close();

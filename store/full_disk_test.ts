@@ -55,8 +55,9 @@ Deno.test({
     })();
     assert(failedSize === null || failedSize === BLOCK, `half-created block file: ${failedSize}`);
 
+    const unwritten = written.length + 1;
     await expectRejection(
-      () => image.writeBlock(0, pattern(BLOCK, 99), [{ byteOffset: 0, byteLength: BLOCK }]),
+      () => image.writeBlock(unwritten, pattern(BLOCK, 99), [{ byteOffset: 0, byteLength: BLOCK }]),
       "NO_SPACE",
     );
     await expectRejection(() => image.writeFence(5), "NO_SPACE");

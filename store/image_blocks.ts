@@ -5,7 +5,7 @@
  * Reads and writes are synchronous positional calls on cached descriptors
  * (1-2 µs for 4 KiB; no async hop), and durability comes from {@link
  * ImageBlocks.flush}, which fdatasyncs what was written since. A block file of
- * the wrong size is never read, written, replaced or removed: every access
+ * the wrong size is never read, written, overwritten or removed: every access
  * throws BLOCK_FILE_CORRUPT until the replication layer moves it aside with
  * {@link ImageBlocks.quarantine}.
  *
@@ -36,18 +36,10 @@ import {
   regularFileNames,
   scanDataExtents,
   validateExtents,
-  writeSparseFile,
 } from "./_block_files.ts";
 import { blockFileName, parseBlockFileName, validateBlockIndex } from "./_block_names.ts";
 import { decodeFence, encodeFence, FENCE_FILE_NAME } from "./_fence.ts";
-import {
-  closeAfterFailure,
-  fsyncDirectory,
-  isNotFound,
-  pathExists,
-  removeTemporary,
-  storeError,
-} from "./_fs.ts";
+import { fsyncDirectory, isNotFound, pathExists, storeError } from "./_fs.ts";
 import { O_NOFOLLOW, openOrErrno } from "./_libc_extra.ts";
 import type { Limiter } from "./_limiter.ts";
 import { BlockFile, type BlockFileOwner, type OpenFileCache } from "./_open_files.ts";
@@ -84,8 +76,6 @@ export class ImageBlocks {
   readonly #owner: BlockFileOwner;
   /** Cached descriptors by block index. Invariant: exactly the files in state "cached". */
   readonly #files = new Map<number, BlockFile>();
-  /** Blocks whose whole-block replacement is in flight. */
-  readonly #replacing = new Set<number>();
   /** fsync of the image folder (block files created, renamed, removed). */
   readonly #folderSync: SyncTracker;
   #folderExists = false;
@@ -149,8 +139,7 @@ export class ImageBlocks {
    * file (sparse, `blockSize` bytes) on its first write. Durable after the next
    * {@link flush}.
    *
-   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT, CONFLICT while the
-   * block is being replaced by {@link writeBlock}, NO_SPACE, IO
+   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT, NO_SPACE, IO
    */
   write(blockIndex: number, byteOffset: number, source: Uint8Array<ArrayBuffer>): void {
     this.#checkRange(blockIndex, byteOffset, source.length);
@@ -191,11 +180,10 @@ export class ImageBlocks {
    * Discards a range of block `blockIndex` (punches a hole; it reads as zeros
    * and frees its disk space). Nothing to do for a missing block file.
    *
-   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT, CONFLICT, IO
+   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT, IO
    */
   discard(blockIndex: number, byteOffset: number, byteLength: number): void {
     this.#checkRange(blockIndex, byteOffset, byteLength);
-    this.#checkNotReplacing(blockIndex);
     if (byteLength === 0) return;
     const file = this.#openBlockFile(blockIndex, false);
     if (file === null) return;
@@ -254,17 +242,19 @@ export class ImageBlocks {
   }
 
   /**
-   * Replaces block `blockIndex` with a new copy, atomically: a temporary file
-   * in the image folder gets `source`'s bytes at `extents` (everything else
-   * stays a hole), is fdatasynced and renamed over the block file, and the
-   * folder is fsynced. A crash at any point leaves the old file or the new one.
-   * Writes to the block while this runs are refused with CONFLICT (they would
-   * go to the file being replaced).
+   * Overwrites block `blockIndex` in place with `source`'s bytes at `extents`
+   * (everything else becomes a hole, so holes stay holes) and makes it
+   * durable, for a resync into a copy that is out of sync. Not atomic, by
+   * design: an out-of-sync copy is never read, and it is marked in sync only
+   * after this returns, so a crash part-way leaves a copy that the resync
+   * simply copies again. In place means no temporary file, no rename and no
+   * folder fsync per block, and a block that is already allocated needs no
+   * new space.
    *
    * @param source the whole block (`blockSize` bytes)
    * @param extents where `source` holds data: ascending, not overlapping
-   * @throws {UkaiError} INVALID_ARGUMENT, CONFLICT, BLOCK_FILE_CORRUPT when the
-   * present file has the wrong size (quarantine it first), NO_SPACE, IO
+   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT when the present
+   * file has the wrong size (quarantine it first), NO_SPACE, IO
    */
   async writeBlock(
     blockIndex: number,
@@ -273,15 +263,41 @@ export class ImageBlocks {
   ): Promise<void> {
     this.#checkWholeBlock(blockIndex, source);
     validateExtents(extents, this.blockSize, `block ${blockIndex} of image ${this.imageKey}`);
-    this.#checkNotReplacing(blockIndex);
-    // Refuses a wrong-size file: replacing it would destroy the evidence.
-    this.#openBlockFile(blockIndex, false);
-    this.#replacing.add(blockIndex);
+    const file = this.#openForWrite(blockIndex);
+    const path = this.blockPath(blockIndex);
     try {
-      await this.#replaceBlockFile(blockIndex, source, extents);
+      let end = 0;
+      for (
+        const { byteOffset, byteLength } of [...extents, {
+          byteOffset: this.blockSize,
+          byteLength: 0,
+        }]
+      ) {
+        if (byteOffset > end) {
+          fallocate(
+            file.fd,
+            FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE,
+            end,
+            byteOffset - end,
+          );
+        }
+        if (byteLength > 0) {
+          pwrite(file.fd, source.subarray(byteOffset, byteOffset + byteLength), byteOffset);
+        }
+        end = byteOffset + byteLength;
+      }
+    } catch (error) {
+      throw storeError(error, `Cannot write a new copy of ${path}`);
     } finally {
-      this.#replacing.delete(blockIndex);
+      file.markWritten();
     }
+    await this.#requireDurable(file.sync, `Cannot write a new copy of ${path}`);
+    // A block file created just now needs its name durable too.
+    await this.#requireDurable(this.#folderSync, `Cannot write a new copy of ${path}`);
+    await this.#requireDurable(
+      this.#context.imagesFolderSync,
+      `Cannot write a new copy of ${path}`,
+    );
   }
 
   /**
@@ -290,12 +306,11 @@ export class ImageBlocks {
    * For the replication layer, after it marked this copy out of sync.
    *
    * @returns the quarantined file's path, or null when there was no block file
-   * @throws {UkaiError} INVALID_ARGUMENT, CONFLICT, IO
+   * @throws {UkaiError} INVALID_ARGUMENT, IO
    */
   async quarantine(blockIndex: number): Promise<string | null> {
     this.#checkUsable();
     validateBlockIndex(blockIndex);
-    this.#checkNotReplacing(blockIndex);
     this.#dropOpenFiles(blockIndex);
     const path = this.blockPath(blockIndex);
     for (let copy = 1; copy <= QUARANTINED_COPIES_MAX; copy++) {
@@ -324,13 +339,12 @@ export class ImageBlocks {
    * skipped) and nothing else: no quarantined copy, no fence, not the folder.
    *
    * @returns how many files were deleted
-   * @throws {UkaiError} INVALID_ARGUMENT, CONFLICT, IO
+   * @throws {UkaiError} INVALID_ARGUMENT, IO
    */
   async deleteBlocks(blockIndexes: readonly number[]): Promise<number> {
     this.#checkUsable();
     for (const blockIndex of blockIndexes) {
       validateBlockIndex(blockIndex);
-      this.#checkNotReplacing(blockIndex);
     }
     let deleted = 0;
     try {
@@ -496,15 +510,6 @@ export class ImageBlocks {
     assert(this.#status === "open", "image handle used after its block store closed");
   }
 
-  /** After an await: the store may have removed the image or closed meanwhile. */
-  #checkStillOpen(): void {
-    if (this.#status === "open") return;
-    throw new UkaiError(
-      this.#status === "removed" ? "IMAGE_NOT_FOUND" : "SHUTTING_DOWN",
-      `Image ${this.imageKey} was ${this.#status} while a block was being replaced`,
-    );
-  }
-
   #checkRange(blockIndex: number, byteOffset: number, byteLength: number): void {
     this.#checkUsable();
     validateBlockIndex(blockIndex);
@@ -530,17 +535,7 @@ export class ImageBlocks {
     }
   }
 
-  #checkNotReplacing(blockIndex: number): void {
-    if (this.#replacing.has(blockIndex)) {
-      throw new UkaiError(
-        "CONFLICT",
-        `Block ${blockIndex} of image ${this.imageKey} is being replaced by a resync; retry after it`,
-      );
-    }
-  }
-
   #openForWrite(blockIndex: number): BlockFile {
-    this.#checkNotReplacing(blockIndex);
     const file = this.#openBlockFile(blockIndex, true);
     assert(file !== null);
     return file;
@@ -596,33 +591,6 @@ export class ImageBlocks {
       }
     }
     this.#folderExists = true;
-  }
-
-  async #replaceBlockFile(
-    blockIndex: number,
-    source: Uint8Array<ArrayBuffer>,
-    extents: readonly BlockExtent[],
-  ): Promise<void> {
-    this.#ensureFolder();
-    const path = this.blockPath(blockIndex);
-    const temporary = `${path}.resync`;
-    const fd = writeSparseFile(temporary, this.blockSize, source, extents);
-    try {
-      await this.#context.limiter.run(() => this.#context.syncFile(fd));
-      this.#checkStillOpen();
-      // The new copy is complete and durable; swap it in with nothing in between.
-      this.#dropOpenFiles(blockIndex);
-      Deno.renameSync(temporary, path);
-    } catch (error) {
-      closeAfterFailure(fd);
-      removeTemporary(temporary);
-      throw storeError(error, `Cannot write a new copy of ${path}`);
-    }
-    const file = new BlockFile(this.#owner, blockIndex, fd);
-    this.#files.set(blockIndex, file);
-    this.#context.cache.add(file);
-    this.#folderSync.markDirty();
-    await this.#requireDurable(this.#folderSync, `Cannot write a new copy of ${path}`);
   }
 
   /** Forgets every open descriptor of a block whose file is about to go away. */
