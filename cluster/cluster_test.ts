@@ -87,6 +87,7 @@ Deno.test("a node joins through a follower, which passes its request on to the l
       "n4 to be a voter everywhere",
     );
     await n4.cluster.meta.propose(image("from-n4"));
+    await follower.cluster.meta.sync(); // a follower applies a commit a moment later
     assert.ok(follower.cluster.meta.state().images.has("from-n4"));
   } finally {
     for (const node of nodes) await node.stop();

@@ -1,8 +1,9 @@
 /**
  * The Raft node around the pure core: one driver owns the `RawNode` and runs
- * the Ready procedure (raft/mod.ts) in a single sequential loop — persist
- * (fsync when required), only then send, then apply, then advance — so no
- * message ever leaves before the state it depends on is durable. Ticks come
+ * the Ready procedure (raft/mod.ts) in a single sequential loop — send the
+ * leader's appends, persist (fsync when required), only then send the rest,
+ * apply, advance — so no vote or acknowledgement leaves before the state it
+ * promises is durable, and the leader's fsync overlaps its followers'. Ticks come
  * from a timer (or from a test), messages from the peer transport. It also
  * takes snapshots of the state machine to compact the log, and resolves
  * ReadIndex requests once the applied index reaches them.
@@ -29,6 +30,7 @@ import {
   RaftCodecError,
   RawNode,
   type Ready,
+  sendableBeforePersist,
   type Snapshot,
   type Status,
 } from "../raft/mod.ts";
@@ -303,8 +305,14 @@ export class RaftNode {
   }
 
   async #handleReady(ready: Ready): Promise<void> {
+    // A leader's appends go out at once, so its fsync and its followers' overlap.
+    for (const message of ready.messages) {
+      if (sendableBeforePersist(message, ready)) this.#send(message);
+    }
     await this.#options.persistence.save(ready);
-    for (const message of ready.messages) this.#send(message);
+    for (const message of ready.messages) {
+      if (!sendableBeforePersist(message, ready)) this.#send(message);
+    }
     if (ready.snapshot !== undefined) this.#restore(ready.snapshot);
     let membershipChanged = false;
     for (const entry of ready.committedEntries) {

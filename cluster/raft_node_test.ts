@@ -1,6 +1,7 @@
 /**
  * Tests of the Raft node driver against a persistence whose saves are held
- * open: no message leaves before the state it depends on is durable.
+ * open: votes wait for the durable term and vote, the leader's appends leave
+ * while it saves them, and nothing is applied before it is durable.
  */
 
 import assert from "node:assert/strict";
@@ -68,9 +69,8 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-Deno.test("RaftNode sends vote requests only after the new term and vote are durable", async () => {
+function startNode(sent: { to: string; type: number; body: Uint8Array }[]) {
   const persistence = new HeldPersistence();
-  const sent: { to: string; type: number; body: Uint8Array }[] = [];
   const node = new RaftNode({
     id: "a",
     persistence,
@@ -81,6 +81,15 @@ Deno.test("RaftNode sends vote requests only after the new term and vote are dur
     timings: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1, snapshotEntries: 100 },
   });
   node.start({ timer: false });
+  return { node, persistence };
+}
+
+/** Runs node a's pre-vote round and returns the held save of its term and vote. */
+async function campaign(
+  node: RaftNode,
+  persistence: HeldPersistence,
+  sent: { to: string; type: number; body: Uint8Array }[],
+) {
   node.raw.campaign();
   node.tick();
   await settle();
@@ -98,6 +107,13 @@ Deno.test("RaftNode sends vote requests only after the new term and vote are dur
   await settle();
   const held = persistence.pending.find((save) => save.ready.hardState?.vote === "a");
   assert.ok(held !== undefined, "the candidate's term and vote are being saved");
+  return { held, term: held.ready.hardState!.term };
+}
+
+Deno.test("RaftNode sends vote requests only after the new term and vote are durable", async () => {
+  const sent: { to: string; type: number; body: Uint8Array }[] = [];
+  const { node, persistence } = startNode(sent);
+  const { held } = await campaign(node, persistence, sent);
   const votesInReady = held.ready.messages.filter((m) => m.type === MessageType.Vote);
   assert.ok(votesInReady.length > 0, "the Ready carries vote requests");
   assert.equal(sent.length, 0, "nothing was sent while the vote was not durable");
@@ -105,6 +121,37 @@ Deno.test("RaftNode sends vote requests only after the new term and vote are dur
   await settle();
   assert.equal(sent.length, votesInReady.length, "the vote requests go out once durable");
   assert.ok(sent.every((message) => message.type === ClusterMessage.raft));
+  for (const save of persistence.pending.splice(0)) save.release();
+  await node.stop();
+});
+
+Deno.test("RaftNode's leader sends its appends while it saves them, and applies only once they are durable", async () => {
+  const sent: { to: string; type: number; body: Uint8Array }[] = [];
+  const { node, persistence } = startNode(sent);
+  const { held, term } = await campaign(node, persistence, sent);
+  held.release();
+  await settle();
+  sent.length = 0;
+  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
+  node.tick();
+  await settle();
+  const saving = persistence.pending.find((save) => save.ready.entries.length > 0);
+  assert.ok(saving !== undefined, "the leader's first entry is being saved");
+  const index = saving.ready.entries[0]!.index;
+  const appends = sent.map((message) => decodeMessage(message.body))
+    .filter((message) => message.type === MessageType.App);
+  assert.deepEqual(appends.map((message) => message.to).sort(), ["b", "c"]);
+  assert.ok(appends.every((message) => message.entries.some((entry) => entry.index === index)));
+  // b acknowledges at once: a quorum with the leader's own (unsaved) copy, but nothing may apply yet.
+  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
+  node.tick();
+  await settle();
+  assert.ok(node.applied < index, "nothing applied before the leader's own save finished");
+  for (let round = 0; round < 5 && node.applied < index; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  assert.ok(node.applied >= index, "applied once durable");
   for (const save of persistence.pending.splice(0)) save.release();
   await node.stop();
 });

@@ -23,6 +23,9 @@
  *    messages below promise that term, vote and entries survive a crash.
  * 3. **Send** `rd.messages`, only now. A vote, a vote grant or an
  *    append acknowledgement sent before step 2 is durable breaks Raft's safety.
+ *    The leader's appends, heartbeats and snapshots (`sendableBeforePersist`)
+ *    may leave earlier, while step 2 runs, so that its own fsync and its
+ *    followers' overlap.
  *    If a snapshot cannot be delivered, call `reportSnapshot(id, false)`; when
  *    it is delivered, `reportSnapshot(id, true)`. Call `reportUnreachable(id)`
  *    when the transport gives up on a peer.
@@ -134,6 +137,7 @@ export {
   type ProgressStatus,
   RawNode,
   type Ready,
+  sendableBeforePersist,
   type Status,
   type StepResult,
 } from "./raw_node.ts";

@@ -425,8 +425,9 @@ export class Raft {
     }));
     if (!this.increaseUncommittedSize(stamped)) return false;
     const newLast = this.log.append(stamped);
-    // Counting ourselves before the entries are durable is safe: they reach
-    // no follower before the Ready that carries them has been persisted.
+    // Counting ourselves before the entries are durable is safe: a commit
+    // that needs them shows only in a later Ready, handed out after the one
+    // that carries them is persisted (see sendableBeforePersist).
     this.tracker.progress.get(this.id)?.maybeUpdate(newLast);
     this.maybeCommit();
     return true;

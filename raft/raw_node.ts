@@ -51,12 +51,42 @@ export interface Ready {
   snapshot?: Snapshot;
   /** Entries to apply to the state machine, in order. They may overlap `entries`: persist first. */
   committedEntries: Entry[];
-  /** Messages to send, only after everything above is durable. */
+  /**
+   * Messages to send, only after everything above is durable — except those
+   * for which {@link sendableBeforePersist} holds, which may leave at once.
+   */
   messages: Message[];
   /** Confirmed reads: serve each once the applied index reaches its `index`. */
   readStates: ReadState[];
   /** True when `hardState`, `entries` or `snapshot` must be fsynced (not only written). */
   mustSync: boolean;
+}
+
+/** A leader's messages: they may leave while their Ready is still being persisted. */
+const LEADER_MESSAGE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>([
+  MessageType.App,
+  MessageType.Heartbeat,
+  MessageType.Snap,
+]);
+
+/**
+ * Whether `message`, one of `ready.messages`, may be sent before `ready` is
+ * durable (Raft thesis §10.2.1: the leader writes its log in parallel with
+ * replicating it). Only a leader's appends, heartbeats and snapshots may: a
+ * node leads a term only after that term and its own vote were persisted and
+ * its vote requests answered, so they promise nothing undurable except the
+ * leader's own new entries — provided the commit index they carry does not
+ * reach into `ready.entries` (with one voter, the leader commits on append,
+ * and a learner told so early could apply an entry that a crash then takes
+ * back). The leader counts its new entries for itself at once, but a commit
+ * that needs another node's acknowledgement shows only in a later Ready,
+ * handed out after this one is persisted. Votes, vote grants and
+ * acknowledgements always wait: they promise durable state of the sender.
+ */
+export function sendableBeforePersist(message: Message, ready: Ready): boolean {
+  if (!LEADER_MESSAGE_TYPES.has(message.type)) return false;
+  const firstUnpersisted = ready.entries[0]?.index;
+  return firstUnpersisted === undefined || message.commit < firstUnpersisted;
 }
 
 /** The outcome of {@link RawNode.step}: stepped, or refused at the gateway. */

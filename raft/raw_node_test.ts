@@ -9,7 +9,7 @@ import { Rng } from "../base/rng.ts";
 import { entry, msg, storageWith } from "./_test_util.ts";
 import type { TestingKnobs } from "./config.ts";
 import { decodeConfChange } from "./codec.ts";
-import { RawNode, type Ready } from "./raw_node.ts";
+import { RawNode, type Ready, sendableBeforePersist } from "./raw_node.ts";
 import { MemoryStorage } from "./storage.ts";
 import { MessageType, NO_NODE } from "./types.ts";
 
@@ -34,6 +34,12 @@ function newNode(
 /** Follows the Ready procedure once: persist, (collect messages), apply, advance. */
 function handleReady(node: RawNode, storage: MemoryStorage): Ready {
   const ready = node.ready();
+  persistAndAdvance(node, storage, ready);
+  return ready;
+}
+
+/** The rest of the Ready procedure for a Ready already taken: persist, apply, advance. */
+function persistAndAdvance(node: RawNode, storage: MemoryStorage, ready: Ready): void {
   if (ready.snapshot !== undefined) storage.applySnapshot(ready.snapshot);
   if (ready.hardState !== undefined) storage.setHardState(ready.hardState);
   storage.append(ready.entries);
@@ -41,7 +47,6 @@ function handleReady(node: RawNode, storage: MemoryStorage): Ready {
     if (e.type === "confChange") node.applyConfChange(decodeConfChange(e.data));
   }
   node.advance();
-  return ready;
 }
 
 Deno.test("a single node's first Readies carry role, vote, entries and commits in order", () => {
@@ -97,6 +102,48 @@ Deno.test("a vote is in the same Ready as the hard state recording it (persist, 
     false,
   ]]);
   node.advance();
+});
+
+Deno.test("a leader's appends may leave before their Ready is durable; votes and acknowledgements wait", () => {
+  const storage = new MemoryStorage({ confState: { voters: ["1", "2", "3"], learners: [] } });
+  const node = newNode("1", storage);
+  node.campaign();
+  const campaign = handleReady(node, storage);
+  assert.deepEqual(campaign.messages.map((m) => m.type), [MessageType.Vote, MessageType.Vote]);
+  assert.ok(campaign.messages.every((m) => !sendableBeforePersist(m, campaign)));
+  node.step(msg(MessageType.VoteResp, "2", "1", { term: 1 }));
+  const leading = node.ready();
+  assert.deepEqual(leading.entries.map((e) => e.index), [1], "the leader's empty entry");
+  assert.deepEqual(leading.messages.map((m) => m.type), [MessageType.App, MessageType.App]);
+  assert.ok(leading.messages.every((m) => sendableBeforePersist(m, leading)));
+  persistAndAdvance(node, storage, leading);
+
+  const followerStorage = new MemoryStorage({
+    confState: { voters: ["1", "2", "3"], learners: [] },
+  });
+  const follower = newNode("2", followerStorage);
+  follower.step(msg(MessageType.App, "1", "2", { term: 1, entries: [entry(1, 1)] }));
+  const appended = follower.ready();
+  assert.deepEqual(appended.messages.map((m) => m.type), [MessageType.AppResp]);
+  assert.equal(sendableBeforePersist(appended.messages[0]!, appended), false);
+  persistAndAdvance(follower, followerStorage, appended);
+});
+
+Deno.test("with one voter, an append that tells a learner of a commit in the same Ready waits", () => {
+  const storage = new MemoryStorage({ confState: { voters: ["1"], learners: ["2"] } });
+  const node = newNode("1", storage);
+  node.campaign();
+  handleReady(node, storage);
+  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 1 }));
+  handleReady(node, storage);
+  node.propose(new TextEncoder().encode("x"));
+  const ready = node.ready();
+  assert.deepEqual(ready.entries.map((e) => e.index), [2]);
+  assert.deepEqual(ready.committedEntries.map((e) => e.index), [2], "one voter commits on append");
+  const toLearner = ready.messages.find((m) => m.type === MessageType.App && m.to === "2");
+  assert.ok(toLearner !== undefined && toLearner.commit === 2);
+  assert.equal(sendableBeforePersist(toLearner, ready), false);
+  persistAndAdvance(node, storage, ready);
 });
 
 Deno.test("ready() must be paired with advance(); work done in between goes into the next Ready", () => {

@@ -39,6 +39,7 @@ import {
   RawNode,
   type ReadIndexResult,
   type Ready,
+  sendableBeforePersist,
   type Status,
   type StepResult,
 } from "../raft/mod.ts";
@@ -345,7 +346,11 @@ export class SimNode {
 
   /** Step 2 (without the fsync). Undefined when the node crashed at a crash point. */
   #persist(ready: Ready): WrittenReady | undefined {
-    if (this.#environment.knobs.bugs.sendBeforeFsync) this.#send(ready.messages);
+    // The leader's appends leave now, overlapping its fsync; the planted bug sends everything.
+    const early = this.#environment.knobs.bugs.sendBeforeFsync
+      ? ready.messages
+      : ready.messages.filter((message) => sendableBeforePersist(message, ready));
+    this.#send(early);
     const record: WalRecord = { entries: ready.entries };
     if (ready.snapshot !== undefined) record.snapshot = ready.snapshot;
     if (ready.hardState !== undefined) record.hardState = ready.hardState;
@@ -369,7 +374,9 @@ export class SimNode {
   /** Steps 3 to 5 (the Ready is durable now): send, apply, advance, then compact if due. */
   #complete(written: WrittenReady): void {
     const ready = written.ready;
-    if (!this.#environment.knobs.bugs.sendBeforeFsync) this.#send(ready.messages);
+    if (!this.#environment.knobs.bugs.sendBeforeFsync) {
+      this.#send(ready.messages.filter((message) => !sendableBeforePersist(message, ready)));
+    }
     const grantsVote = ready.messages.some((message) =>
       message.type === MessageType.VoteResp && !message.reject
     );

@@ -80,7 +80,34 @@ const sends: { name: string; message: Message; ahead: boolean }[] = [
     ahead: false,
   },
   {
-    name: "an append carrying an entry not yet durable",
+    name: "a leader's append of its own new entries, sent while it writes them",
+    message: newMessage({
+      type: MessageType.App,
+      from: "n1",
+      to: "n2",
+      term: 3,
+      index: 5,
+      logTerm: 3,
+      entries: [entry(6, 3)],
+      commit: 4,
+    }),
+    ahead: false,
+  },
+  {
+    name: "an append carrying an entry of an earlier term not yet durable",
+    message: newMessage({
+      type: MessageType.App,
+      from: "n1",
+      to: "n2",
+      term: 3,
+      index: 4,
+      logTerm: 3,
+      entries: [entry(5, 2)],
+    }),
+    ahead: true,
+  },
+  {
+    name: "an append whose commit index runs past the durable log",
     message: newMessage({
       type: MessageType.App,
       from: "n1",
@@ -89,7 +116,13 @@ const sends: { name: string; message: Message; ahead: boolean }[] = [
       index: 4,
       logTerm: 3,
       entries: [entry(5, 3)],
+      commit: 5,
     }),
+    ahead: true,
+  },
+  {
+    name: "a heartbeat whose commit index runs past the durable log",
+    message: newMessage({ type: MessageType.Heartbeat, from: "n1", to: "n2", term: 3, commit: 5 }),
     ahead: true,
   },
   {

@@ -8,7 +8,12 @@
  * - `Vote`: in that term, the durable vote is the candidate itself;
  * - `VoteResp` granting: in that term, the durable vote is the candidate;
  * - `App`: in that term, every entry sent, and the entry it follows, is in
- *   the durable log (or covered by the durable snapshot);
+ *   the durable log (or covered by the durable snapshot) — or lies past the
+ *   durable log and is of the message's term: the leader's own new entries,
+ *   which it may send while it writes them (raft's `sendableBeforePersist`);
+ *   and the commit index it carries is within the durable log, so that the
+ *   leader counted itself only for entries it has on disk;
+ * - `Heartbeat`: the commit index it carries is within the durable log;
  * - `AppResp` accepting index i: in that term, the durable log reaches i;
  * - `Snap`: the snapshot is durable.
  *
@@ -48,7 +53,9 @@ export function messageAheadOfDurable(message: Message, durable: LogState): stri
       if (message.reject || vote === message.to) return null;
       return `vote for ${message.to} while the durable vote is "${vote}"`;
     case MessageType.App:
-      return appendAhead(message, durable);
+      return commitAhead(message, durable) ?? appendAhead(message, durable);
+    case MessageType.Heartbeat:
+      return commitAhead(message, durable);
     case MessageType.AppResp:
       if (message.reject || message.index <= durable.lastIndex()) return null;
       return `AppResp acknowledges ${message.index}, durable log ends at ${durable.lastIndex()}`;
@@ -61,14 +68,22 @@ export function messageAheadOfDurable(message: Message, durable: LogState): stri
   return null;
 }
 
+function commitAhead(message: Message, durable: LogState): string | null {
+  if (message.commit <= durable.lastIndex()) return null;
+  return `${message.type} carries commit ${message.commit}, durable log ends at ${durable.lastIndex()}`;
+}
+
 function appendAhead(message: Message, durable: LogState): string | null {
   const snapshotIndex = durable.snapshotIndex();
-  if (message.index > snapshotIndex && durable.term(message.index) !== message.logTerm) {
+  const durableEnd = durable.lastIndex();
+  const promised = (index: number, term: number) =>
+    index <= snapshotIndex ||
+    (index <= durableEnd ? durable.term(index) === term : term === message.term);
+  if (!promised(message.index, message.logTerm)) {
     return `App after ${message.index}/${message.logTerm}, which is not durable`;
   }
   for (const entry of message.entries) {
-    if (entry.index <= snapshotIndex) continue;
-    if (durable.term(entry.index) !== entry.term) {
+    if (!promised(entry.index, entry.term)) {
       return `App carries ${entry.index}/${entry.term}, which is not durable`;
     }
   }
