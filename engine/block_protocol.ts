@@ -119,9 +119,9 @@ export function encodeExport(extents: readonly BlockExtent[], data: Uint8Array):
 
 /** Decodes an exported block, checking extents are ordered, disjoint and inside `blockSize`. */
 export function decodeExport(
-  body: Uint8Array,
+  body: Uint8Array<ArrayBuffer>,
   blockSize: number,
-): { extents: BlockExtent[]; data: Uint8Array } {
+): { extents: BlockExtent[]; data: Uint8Array<ArrayBuffer> } {
   if (body.length < 4) protocolError("export without extent count");
   const view = new DataView(body.buffer, body.byteOffset, body.length);
   const count = view.getUint32(0, true);

@@ -66,11 +66,11 @@ export function registerBlockRoutes(
   transport.handle(BlockMessage.pull, async (_from, body) => {
     const { header, rest } = decodeBlockHeader(body);
     const source = checkNodeId(new TextDecoder().decode(rest));
-    const bytes = await server.pull(
+    const pulled = await server.pull(
       header,
       source,
       (node, exportHeader, blockSize) => channels.to(node).exportBlock(exportHeader, blockSize),
     );
-    return encodeJson({ bytes });
+    return encodeJson(pulled);
   });
 }

@@ -16,7 +16,7 @@
 import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import { BlockStatus, type ImageRecord, imageStoreKey, type MetaStore } from "../meta/mod.ts";
-import type { BlockExtent, BlockStore, ImageBlocks } from "../store/mod.ts";
+import type { BlockStore, ImageBlocks, PackedBlock } from "../store/mod.ts";
 import type { BlockHeader } from "./block_protocol.ts";
 import { ImageIndex } from "./image_index.ts";
 
@@ -24,9 +24,12 @@ import { ImageIndex } from "./image_index.ts";
 type Need = "held" | "inSync";
 
 /** An exported block: its data extents and their bytes back to back. */
-export interface BlockExport {
-  readonly extents: readonly BlockExtent[];
-  readonly data: Uint8Array;
+export type BlockExport = PackedBlock;
+
+/** What a pull did: the bytes it shipped, and the boot id of the node that wrote them. */
+export interface PullResult {
+  readonly bytes: number;
+  readonly bootId: string;
 }
 
 /** Fetches a block's export from another node (for a pull). */
@@ -241,38 +244,21 @@ export class BlockServer {
 
   /** The whole block as data extents plus their bytes, for a pull by another copy. */
   exportBlock(header: BlockHeader): BlockExport | Promise<BlockExport> {
-    return this.#serve(header, "inSync", (image) => {
-      const whole = new Uint8Array(image.blockSize);
-      const extents = this.blocksOf(image).readBlock(header.block, whole);
-      const size = extents.reduce((sum, extent) => sum + extent.byteLength, 0);
-      const data = new Uint8Array(size);
-      let at = 0;
-      for (const extent of extents) {
-        data.set(whole.subarray(extent.byteOffset, extent.byteOffset + extent.byteLength), at);
-        at += extent.byteLength;
-      }
-      return { extents, data };
-    });
+    return this.#serve(header, "inSync", (image) => this.blocksOf(image).readPacked(header.block));
   }
 
   /**
-   * Replaces this (out-of-sync) copy of a block with the in-sync copy at
-   * `source`: fetches its export, overwrites the block in place and durably
-   * (holes stay holes), and returns the bytes shipped. A wrong-size file here
-   * is quarantined first.
+   * Overwrites this (out-of-sync) copy of a block with the in-sync copy at
+   * `source` (holes stay holes), not yet durable: the caller flushes this
+   * node and checks that its boot id did not change before it marks the copy
+   * in sync. A wrong-size file here is quarantined first.
    */
-  async pull(header: BlockHeader, source: string, fetchExport: ExportFetcher): Promise<number> {
+  async pull(header: BlockHeader, source: string, fetchExport: ExportFetcher): Promise<PullResult> {
     const image = await this.#serve(header, "held", (found) => found);
     const exported = await fetchExport(source, header, image.blockSize);
-    const whole = new Uint8Array(image.blockSize);
-    let at = 0;
-    for (const extent of exported.extents) {
-      whole.set(exported.data.subarray(at, at + extent.byteLength), extent.byteOffset);
-      at += extent.byteLength;
-    }
     const blocks = this.blocksOf(image);
     try {
-      await blocks.writeBlock(header.block, whole, exported.extents);
+      blocks.writePacked(header.block, exported);
     } catch (error) {
       if (!(error instanceof UkaiError) || error.code !== "BLOCK_FILE_CORRUPT") throw error;
       const kept = await blocks.quarantine(header.block);
@@ -281,8 +267,8 @@ export class BlockServer {
         block: header.block,
         kept,
       });
-      await blocks.writeBlock(header.block, whole, exported.extents);
+      blocks.writePacked(header.block, exported);
     }
-    return exported.data.length;
+    return { bytes: exported.data.length, bootId: this.#options.bootId };
   }
 }

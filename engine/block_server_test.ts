@@ -159,7 +159,7 @@ Deno.test("BlockServer.pull() copies only data extents from the source, keeping 
       "a",
       async (_source, exportHeader) => await servers.a.exportBlock(exportHeader),
     );
-    assert.equal(shipped, 4096, "only the written extent travelled");
+    assert.deepEqual(shipped, { bytes: 4096, bootId: "boot" }, "only the written extent travelled");
     const copy = await servers.b.read(header(uid, { offset: 0, length: BLOCK }));
     assert.deepEqual(copy.subarray(0, 5), new Uint8Array(5), "old data on the target is replaced");
     assert.deepEqual(copy.subarray(8192, 8192 + 4096), data);

@@ -17,7 +17,7 @@ import {
   decodeJson,
   encodeBlockHeader,
 } from "./block_protocol.ts";
-import type { BlockExport, BlockServer } from "./block_server.ts";
+import type { BlockExport, BlockServer, PullResult } from "./block_server.ts";
 
 /** Block operations on one node's copies. */
 export interface BlockChannel {
@@ -30,8 +30,11 @@ export interface BlockChannel {
   /** Raises the node's fence to the header's epoch; resolves to the node's boot id. */
   fence(header: BlockHeader): Promise<string>;
   exportBlock(header: BlockHeader, blockSize: number): Promise<BlockExport>;
-  /** Asks the node to replace its copy with the in-sync copy at `source`; resolves to bytes shipped. */
-  pull(header: BlockHeader, source: string): Promise<number>;
+  /**
+   * Asks the node to overwrite its copy with the in-sync copy at `source`
+   * (durable after its next flush, if its boot id is still the one answered).
+   */
+  pull(header: BlockHeader, source: string): Promise<PullResult>;
 }
 
 /** Finds the channel to a node. */
@@ -71,7 +74,7 @@ export class LocalChannel implements BlockChannel {
     return await this.server.exportBlock(header);
   }
 
-  pull(header: BlockHeader, source: string): Promise<number> {
+  pull(header: BlockHeader, source: string): Promise<PullResult> {
     return this.server.pull(
       header,
       source,
@@ -130,10 +133,11 @@ export class RemoteChannel implements BlockChannel {
 
   async exportBlock(header: BlockHeader, blockSize: number): Promise<BlockExport> {
     const body = await this.#call(BlockMessage.exportBlock, encodeBlockHeader(header));
-    return decodeExport(body, blockSize);
+    // The transport gives every body its own ArrayBuffer.
+    return decodeExport(body as Uint8Array<ArrayBuffer>, blockSize);
   }
 
-  async pull(header: BlockHeader, source: string): Promise<number> {
+  async pull(header: BlockHeader, source: string): Promise<PullResult> {
     const answer = decodeJson(
       await this.#call(
         BlockMessage.pull,
@@ -141,9 +145,12 @@ export class RemoteChannel implements BlockChannel {
         this.timeoutMs * 4,
       ),
     );
-    if (typeof answer.bytes !== "number") {
-      throw new UkaiError("PROTOCOL", `Node "${this.node}" answered a pull without a byte count`);
+    if (typeof answer.bytes !== "number" || typeof answer.bootId !== "string") {
+      throw new UkaiError(
+        "PROTOCOL",
+        `Node "${this.node}" answered a pull without a byte count and boot id`,
+      );
     }
-    return answer.bytes;
+    return { bytes: answer.bytes, bootId: answer.bootId };
   }
 }

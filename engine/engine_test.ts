@@ -224,6 +224,34 @@ Deno.test("after the owner dies mid-write, the next owner reconciles the active 
   }
 });
 
+Deno.test("a resync cap holds when many copies start at once: each reserves its block first", async () => {
+  const nodes = await startNodes(["n1", "n2"], { resyncBytesPerSecond: 2 * BLOCK });
+  try {
+    await nodes.createImage("vm", 16, ["n1"]);
+    const n1 = nodes.engine("n1");
+    await n1.write("vm", 0, pattern(3, 16 * BLOCK));
+    await nodes.meta.propose({ type: "location.add", name: "vm", node: "n2" });
+    const image = nodes.meta.state().image("vm");
+    const inSyncOnN2 = () => image.countsOf("n2").inSync;
+    // The manual clock stands still between the steps below, so only what the
+    // bucket allows can go: the one-second burst is two blocks, and a third
+    // starts while the bucket is not yet in debt.
+    const settle = async () => {
+      for (let round = 0; round < 30; round++) {
+        for (const engine of nodes.engines.values()) await engine.tick();
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+    };
+    await settle();
+    assert.equal(inSyncOnN2(), 3, "copies beyond the burst waited for the clock");
+    nodes.clock.advance(1000); // pays the third block's debt and earns one more
+    await settle();
+    assert.equal(inSyncOnN2(), 5);
+  } finally {
+    await nodes.close();
+  }
+});
+
 Deno.test("writes during a resync are neither lost nor overwritten by the copy", async () => {
   const nodes = await startNodes(["n1", "n2"]);
   try {

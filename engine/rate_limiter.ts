@@ -3,9 +3,10 @@
  * comes from an injected clock, and `delayFor` says how long to wait instead
  * of waiting, so the caller (or a test) decides how to sleep.
  *
- * Work is charged after it happens (its real size is known only then); the
- * bucket may go into debt, and the next piece of work waits until the debt
- * is paid. A burst of one second's worth is allowed.
+ * Work is charged before it starts, at its largest possible size, and what
+ * it did not use is refunded once its real size is known; the bucket may go
+ * into debt, and the next piece of work waits until the debt is paid. A
+ * burst of one second's worth is allowed.
  *
  * @module
  */
@@ -60,7 +61,15 @@ export class RateLimiter {
     return Math.ceil((-this.#tokens / this.#bytesPerSecond) * 1000);
   }
 
-  /** Charges `bytes` of work that has been done. */
+  /** Gives back `bytes` charged for work that turned out smaller (never above the burst). */
+  refund(bytes: number): void {
+    assert(bytes >= 0, "refunded bytes must be ≥ 0");
+    if (this.#bytesPerSecond === 0) return;
+    this.#refill();
+    this.#tokens = Math.min(this.#bytesPerSecond, this.#tokens + bytes);
+  }
+
+  /** Charges `bytes` of work (started, or done). */
   charge(bytes: number): void {
     assert(bytes >= 0, "charged bytes must be ≥ 0");
     if (this.#bytesPerSecond === 0) return;

@@ -37,3 +37,17 @@ Deno.test("RateLimiter.setRate() applies a new cap to the next work", () => {
   limiter.setRate(2000);
   assert.equal(limiter.delayFor(), 1000);
 });
+
+Deno.test("RateLimiter.refund() gives back an unused reservation, never above the burst", () => {
+  const clock = new ManualClock();
+  const limiter = new RateLimiter(1000, clock);
+  limiter.charge(4000); // four pieces reserved at once: the next waits for the debt
+  assert.equal(limiter.delayFor(), 3000);
+  limiter.refund(2500); // two of them shipped only holes
+  assert.equal(limiter.delayFor(), 500);
+  limiter.refund(10_000);
+  limiter.charge(1000);
+  assert.equal(limiter.delayFor(), 0, "the refund stopped at one second's burst");
+  limiter.charge(1);
+  assert.equal(limiter.delayFor(), 1);
+});

@@ -4,7 +4,9 @@
  * Per block: take the block lock exclusive (writes to that block wait, so no
  * write lands between the copy and the mark), ask the target to pull from
  * the best source (same zone first, then nearest; this node's own copy when
- * it has one), charge the bytes to the rate limiters, mark in sync, unlock.
+ * it has one), charge the bytes to the rate limiters, then let the settler
+ * flush the target and mark in sync together with the other blocks pulled
+ * meanwhile (group commit), unlock.
  * Progress is the metadata itself, so a restart resumes where it stopped.
  *
  * @module
@@ -17,9 +19,15 @@ import type { Channels } from "./channels.ts";
 import type { OwnerSession } from "./owner_session.ts";
 import type { PeerHealth } from "./peer_health.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import { ResyncSettler } from "./resync_settler.ts";
 
-/** Most blocks being copied at once for one image. */
-export const RESYNC_PARALLEL_MAX = 4;
+/** Most bytes of blocks being copied at once for one image (at least two blocks, at most 32). */
+export const RESYNC_BYTES_IN_FLIGHT_MAX = 128 * 1024 * 1024;
+
+/** How many blocks of `blockSize` bytes one image copies at once. */
+export function resyncParallelism(blockSize: number): number {
+  return Math.min(32, Math.max(2, Math.floor(RESYNC_BYTES_IN_FLIGHT_MAX / blockSize)));
+}
 /** How long a copy that could not be made waits before it is tried again. */
 export const RESYNC_RETRY_DELAY_MS = 1000;
 
@@ -84,6 +92,7 @@ export function chooseSource(
 /** Runs the resync of one owned image until stopped or nothing is left. */
 export class ResyncRunner {
   readonly #options: ResyncOptions;
+  readonly #settler: ResyncSettler;
   readonly #busy = new Set<string>();
   #running = false;
   #wake: (() => void) | null = null;
@@ -91,6 +100,19 @@ export class ResyncRunner {
 
   constructor(options: ResyncOptions) {
     this.#options = options;
+    const { session, channels } = options;
+    this.#settler = new ResyncSettler({
+      flush: (target) =>
+        channels.to(target).flush({
+          uid: session.image().uid,
+          epoch: session.epoch,
+          block: 0,
+          offset: 0,
+          length: 0,
+          flags: 0,
+        }),
+      markInSync: (target, blocks) => session.marks.markInSync(target, blocks),
+    });
   }
 
   /** Starts the loop (no-op when running). */
@@ -135,7 +157,8 @@ export class ResyncRunner {
     const inFlight = new Set<Promise<void>>();
     while (this.#running && session.active) {
       const image = session.image();
-      const room = RESYNC_PARALLEL_MAX - inFlight.size;
+      const parallelism = resyncParallelism(image.blockSize);
+      const room = parallelism - inFlight.size;
       const tasks = room > 0 ? nextResyncTasks(image, this.#options.health, this.#busy, room) : [];
       if (tasks.length === 0 && inFlight.size === 0) {
         if (image.outOfSyncTotal() === 0 && session.kind === "resync") break;
@@ -145,7 +168,7 @@ export class ResyncRunner {
       for (const task of tasks) {
         const key = `${task.target}/${task.block}`;
         this.#busy.add(key);
-        const work = this.#copy(task).then(async (copied) => {
+        const work = this.#copy(task, image.blockSize).then(async (copied) => {
           if (!copied) await this.#options.sleep(RESYNC_RETRY_DELAY_MS);
         }).finally(() => {
           this.#busy.delete(key);
@@ -153,7 +176,7 @@ export class ResyncRunner {
         });
         inFlight.add(work);
       }
-      if (inFlight.size >= RESYNC_PARALLEL_MAX || tasks.length === 0) {
+      if (inFlight.size >= parallelism || tasks.length === 0) {
         await Promise.race([...inFlight, this.#idle(1000)]);
       }
     }
@@ -162,18 +185,27 @@ export class ResyncRunner {
     if (session.active && session.kind === "resync") await session.release();
   }
 
-  async #waitForRate(): Promise<void> {
+  /**
+   * Waits until every limiter allows more work, then charges `bytes` to them
+   * in the same step, so that copies started together cannot all pass the
+   * check before any of them is charged.
+   */
+  async #reserve(bytes: number): Promise<void> {
     for (;;) {
       const delay = Math.max(...this.#options.limiters.map((limiter) => limiter.delayFor()), 0);
-      if (delay === 0 || !this.#running) return;
+      if (delay === 0 || !this.#running) break;
       await this.#options.sleep(delay);
     }
+    for (const limiter of this.#options.limiters) limiter.charge(bytes);
   }
 
   /** Brings one copy in sync; false when it could not (it is retried after a pause). */
-  async #copy(task: ResyncTask): Promise<boolean> {
-    const { session, health, channels } = this.#options;
-    await this.#waitForRate();
+  async #copy(task: ResyncTask, blockSize: number): Promise<boolean> {
+    const { session, health, channels, limiters } = this.#options;
+    // A whole block is reserved before the copy starts; what it did not ship is given back.
+    const reserved = blockSize;
+    let shipped = 0;
+    await this.#reserve(reserved);
     const unlock = await session.locks.exclusive(task.block);
     try {
       if (!session.active) return false;
@@ -190,14 +222,14 @@ export class ResyncRunner {
         },
       );
       if (source === undefined) return false;
-      const bytes = await channels.to(task.target).pull(
+      const pulled = await channels.to(task.target).pull(
         { uid: image.uid, epoch: session.epoch, block: task.block, offset: 0, length: 0, flags: 0 },
         source,
       );
-      for (const limiter of this.#options.limiters) limiter.charge(bytes);
-      await session.marks.markInSync(task.target, [task.block]);
+      shipped = pulled.bytes;
+      await this.#settler.settle(task.target, task.block, pulled.bootId);
       if (task.target !== this.#options.nodeId) health.succeeded(task.target);
-      this.#options.onCopied?.(task, bytes);
+      this.#options.onCopied?.(task, pulled.bytes);
       return true;
     } catch (error) {
       if (error instanceof UkaiError && error.code === "STALE_EPOCH") session.lose(error.message);
@@ -211,6 +243,7 @@ export class ResyncRunner {
       return false;
     } finally {
       unlock();
+      for (const limiter of limiters) limiter.refund(reserved - shipped);
     }
   }
 }

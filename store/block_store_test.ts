@@ -126,10 +126,11 @@ Deno.test("a block file of the wrong size is reported and kept unchanged", async
   expectError(() => image.write(2, 0, new Uint8Array(10)), "BLOCK_FILE_CORRUPT");
   expectError(() => image.discard(2, 0, PAGE), "BLOCK_FILE_CORRUPT");
   expectError(() => image.dataExtents(2), "BLOCK_FILE_CORRUPT");
-  await expectRejection(
-    () => image.writeBlock(2, new Uint8Array(BLOCK), []),
+  expectError(
+    () => image.writePacked(2, { extents: [], data: new Uint8Array(0) }),
     "BLOCK_FILE_CORRUPT",
   );
+  expectError(() => image.readPacked(2), "BLOCK_FILE_CORRUPT");
   await image.flush();
   await store.close();
   assertEquals(await Deno.readFile(path), content);
@@ -148,7 +149,7 @@ Deno.test("quarantine moves a block file aside so a fresh copy can be written", 
   assertEquals(await Deno.readFile(`${path}.corrupt-1`), pattern(100, 5));
   assertEquals(readBack(image, 5), new Uint8Array(BLOCK));
   const source = pattern(BLOCK, 6);
-  await image.writeBlock(5, source, [{ byteOffset: 0, byteLength: BLOCK }]);
+  image.writePacked(5, { extents: [{ byteOffset: 0, byteLength: BLOCK }], data: source });
   assertEquals(readBack(image, 5), source);
   assertEquals(await image.blockIndexes(), [5]);
   assertEquals(await image.quarantine(5), `${path}.corrupt-2`);
@@ -194,15 +195,21 @@ Deno.test("the sparse map lists exactly the data extents", async () => {
     { byteOffset: 10 * PAGE, byteLength: 2 * PAGE },
     { byteOffset: BLOCK - PAGE, byteLength: PAGE },
   ]);
-  const whole = new Uint8Array(BLOCK).fill(0xaa);
-  assertEquals(image.readBlock(0, whole), image.dataExtents(0));
-  assertEquals(whole, readBack(image, 0));
-  assertEquals(image.readBlock(1, whole), []);
-  assertEquals(whole, new Uint8Array(BLOCK));
+  const packed = image.readPacked(0);
+  assertEquals(packed.extents, image.dataExtents(0));
+  assertEquals(
+    packed.data,
+    new Uint8Array([
+      ...pattern(PAGE, 1),
+      ...readBack(image, 0, 10 * PAGE, 2 * PAGE),
+      ...readBack(image, 0, BLOCK - PAGE, PAGE),
+    ]),
+  );
+  assertEquals(image.readPacked(1), { extents: [], data: new Uint8Array(0) });
   await store.close();
 });
 
-Deno.test("a whole-block write overwrites in place, keeps holes, and is durable when it returns", async () => {
+Deno.test("a packed write overwrites a block in place, keeps holes, and is durable after flush", async () => {
   await using folder = await temporaryFolder();
   const synced: string[] = [];
   const syncFile = async (fd: number) => {
@@ -211,34 +218,43 @@ Deno.test("a whole-block write overwrites in place, keeps holes, and is durable 
   };
   const store = await openStore(folder.path, { syncFile });
   const image = store.image("vm1", BLOCK);
-  image.write(4, 0, pattern(BLOCK, 1)); // the old copy, fully allocated and cached
-  const source = new Uint8Array(BLOCK);
+  image.write(4, 0, pattern(BLOCK, 1)); // the old copy, fully allocated
+  await image.flush();
+  synced.length = 0;
   const extents = [
     { byteOffset: PAGE, byteLength: PAGE },
     { byteOffset: 8 * PAGE, byteLength: 3 * PAGE },
   ];
-  for (const { byteOffset, byteLength } of extents) {
-    source.set(pattern(byteLength, byteOffset), byteOffset);
+  const packed = { extents, data: pattern(4 * PAGE, 3) };
+  const expected = new Uint8Array(BLOCK);
+  expected.set(packed.data.subarray(0, PAGE), PAGE);
+  expected.set(packed.data.subarray(PAGE), 8 * PAGE);
+  image.writePacked(4, packed);
+  image.writePacked(6, packed); // a block file that did not exist
+  for (const blockIndex of [4, 6]) {
+    assertEquals(readBack(image, blockIndex), expected);
+    assertEquals(image.dataExtents(blockIndex), extents);
+    assertEquals(image.readPacked(blockIndex), packed);
   }
-  await image.writeBlock(4, source, extents);
-  assertEquals(synced, [image.blockPath(4)]);
-  assertEquals(readBack(image, 4), source);
-  assertEquals(image.dataExtents(4), extents);
-  assertEquals(await image.allocatedBytes(), 4 * PAGE);
-  await image.writeBlock(6, source, extents); // a block file that did not exist
-  assertEquals(readBack(image, 6), source);
-  assertEquals(image.dataExtents(6), extents);
+  assertEquals(await image.allocatedBytes(), 8 * PAGE, "the gaps were punched");
+  assertEquals(synced, [], "durable only after the next flush");
+  await image.flush();
+  assertEquals(synced.sort(), [image.blockPath(4), image.blockPath(6)]);
   const names = [...Deno.readDirSync(`${folder.path}/images/vm1`)].map((entry) => entry.name);
   assertEquals(names.sort(), ["00000004", "00000006"]);
-  await image.writeBlock(4, new Uint8Array(BLOCK), []); // all holes
+  image.writePacked(4, { extents: [], data: new Uint8Array(0) }); // all holes
   assertEquals(image.dataExtents(4), []);
   assertEquals(readBack(image, 4), new Uint8Array(BLOCK));
-  await expectRejection(
-    () => image.writeBlock(4, source, [{ byteOffset: PAGE, byteLength: BLOCK }]),
+  expectError(
+    () =>
+      image.writePacked(4, {
+        extents: [{ byteOffset: PAGE, byteLength: BLOCK }],
+        data: pattern(BLOCK, 1),
+      }),
     "INVALID_ARGUMENT",
   );
-  await expectRejection(
-    () => image.writeBlock(4, new Uint8Array(PAGE), []),
+  expectError(
+    () => image.writePacked(4, { extents, data: new Uint8Array(PAGE) }),
     "INVALID_ARGUMENT",
   );
   await store.close();

@@ -8,7 +8,7 @@ import { UkaiError } from "../base/errors.ts";
 import { BlockStore } from "./block_store.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
 import { Wal } from "./wal.ts";
-import { canMountTmpfs, expectRejection, pattern, tinyTmpfs } from "./_testing.ts";
+import { canMountTmpfs, expectError, expectRejection, pattern, tinyTmpfs } from "./_testing.ts";
 
 const BLOCK = 64 * 1024;
 const MiB = 1024 * 1024;
@@ -26,6 +26,7 @@ Deno.test({
     await using disk = await tinyTmpfs(MiB);
     const store = await BlockStore.open({ root: disk.path });
     const image = store.image("vm1", BLOCK);
+    const wholeBlock = [{ byteOffset: 0, byteLength: BLOCK }];
     await image.writeFence(4);
     const statePath = `${disk.path}/state.json`;
     await writeFileAtomic(statePath, new TextEncoder().encode("old state"));
@@ -56,8 +57,8 @@ Deno.test({
     assert(failedSize === null || failedSize === BLOCK, `half-created block file: ${failedSize}`);
 
     const unwritten = written.length + 1;
-    await expectRejection(
-      () => image.writeBlock(unwritten, pattern(BLOCK, 99), [{ byteOffset: 0, byteLength: BLOCK }]),
+    expectError(
+      () => image.writePacked(unwritten, { extents: wholeBlock, data: pattern(BLOCK, 99) }),
       "NO_SPACE",
     );
     await expectRejection(() => image.writeFence(5), "NO_SPACE");
@@ -79,7 +80,7 @@ Deno.test({
     // Overwriting allocated space still works, and freeing space makes room again.
     image.write(1, 0, pattern(BLOCK, 101));
     assertEquals(await image.deleteBlocks([2, 3]), 2);
-    await image.writeBlock(0, pattern(BLOCK, 100), [{ byteOffset: 0, byteLength: BLOCK }]);
+    image.writePacked(0, { extents: wholeBlock, data: pattern(BLOCK, 100) });
     await image.writeFence(5);
     await store.close();
 

@@ -26,6 +26,7 @@ import {
   pread,
   pwrite,
   pwritePointer,
+  startWriteback,
 } from "../ffi/libc.ts";
 import {
   allocatedBytesOf,
@@ -47,6 +48,12 @@ import { SyncTracker } from "./_sync_tracker.ts";
 import { writeFileAtomic } from "./atomic_file.ts";
 
 export type { BlockExtent };
+
+/** A block's data extents and their bytes back to back (everything else a hole). */
+export interface PackedBlock {
+  readonly extents: readonly BlockExtent[];
+  readonly data: Uint8Array<ArrayBuffer>;
+}
 
 /** Most quarantined copies of one block kept side by side (`%08d.corrupt-N`). */
 const QUARANTINED_COPIES_MAX = 1000;
@@ -217,87 +224,76 @@ export class ImageBlocks {
   }
 
   /**
-   * Reads the whole of block `blockIndex` into `target` (`blockSize` bytes;
-   * holes as zeros) and returns its data extents, for a resync to ship.
+   * The data of block `blockIndex` for a resync to ship: its data extents and
+   * their bytes back to back (holes are not read; a missing file is all hole).
    *
    * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT, IO
    */
-  readBlock(blockIndex: number, target: Uint8Array<ArrayBuffer>): BlockExtent[] {
-    this.#checkWholeBlock(blockIndex, target);
-    target.fill(0);
+  readPacked(blockIndex: number): PackedBlock {
+    this.#checkRange(blockIndex, 0, 0);
     const file = this.#openBlockFile(blockIndex, false);
-    if (file === null) return [];
+    if (file === null) return { extents: [], data: new Uint8Array(0) };
     const extents = scanDataExtents(file.fd, this.blockSize, this.blockPath(blockIndex));
-    for (const extent of extents) {
-      const end = extent.byteOffset + extent.byteLength;
+    const data = new Uint8Array(extents.reduce((sum, extent) => sum + extent.byteLength, 0));
+    let at = 0;
+    for (const { byteOffset, byteLength } of extents) {
       let count: number;
       try {
-        count = pread(file.fd, target.subarray(extent.byteOffset, end), extent.byteOffset);
+        count = pread(file.fd, data.subarray(at, at + byteLength), byteOffset);
       } catch (error) {
         throw storeError(error, `Cannot read ${this.blockPath(blockIndex)}`);
       }
-      if (count < extent.byteLength) throw this.#shrunk(file);
+      if (count < byteLength) throw this.#shrunk(file);
+      at += byteLength;
     }
-    return extents;
+    return { extents, data };
   }
 
   /**
-   * Overwrites block `blockIndex` in place with `source`'s bytes at `extents`
-   * (everything else becomes a hole, so holes stay holes) and makes it
-   * durable, for a resync into a copy that is out of sync. Not atomic, by
-   * design: an out-of-sync copy is never read, and it is marked in sync only
-   * after this returns, so a crash part-way leaves a copy that the resync
-   * simply copies again. In place means no temporary file, no rename and no
-   * folder fsync per block, and a block that is already allocated needs no
-   * new space.
+   * Overwrites block `blockIndex` in place with `packed` (its data extents
+   * get their bytes, everything else becomes a hole, so holes stay holes),
+   * for a resync into a copy that is out of sync; durable after the next
+   * {@link flush}. Not atomic, by design: an out-of-sync copy is never read
+   * and is marked in sync only after that flush, so a crash part-way leaves a
+   * copy that the resync simply copies again. In place means no temporary
+   * file, no rename and no fsync per block, and a block that is already
+   * allocated needs no new space.
    *
-   * @param source the whole block (`blockSize` bytes)
-   * @param extents where `source` holds data: ascending, not overlapping
-   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT when the present
+   * @throws {UkaiError} INVALID_ARGUMENT (extents out of order or outside the
+   * block, or not matching the data), BLOCK_FILE_CORRUPT when the present
    * file has the wrong size (quarantine it first), NO_SPACE, IO
    */
-  async writeBlock(
-    blockIndex: number,
-    source: Uint8Array<ArrayBuffer>,
-    extents: readonly BlockExtent[],
-  ): Promise<void> {
-    this.#checkWholeBlock(blockIndex, source);
-    validateExtents(extents, this.blockSize, `block ${blockIndex} of image ${this.imageKey}`);
+  writePacked(blockIndex: number, packed: PackedBlock): void {
+    const what = `block ${blockIndex} of image ${this.imageKey}`;
+    this.#checkRange(blockIndex, 0, 0);
+    validateExtents(packed.extents, this.blockSize, what);
+    const total = packed.extents.reduce((sum, extent) => sum + extent.byteLength, 0);
+    if (total !== packed.data.length) {
+      throw new UkaiError(
+        "INVALID_ARGUMENT",
+        `Cannot write ${what}: its extents hold ${total} bytes, the data ${packed.data.length}`,
+      );
+    }
     const file = this.#openForWrite(blockIndex);
-    const path = this.blockPath(blockIndex);
+    const ends = [...packed.extents, { byteOffset: this.blockSize, byteLength: 0 }];
     try {
       let end = 0;
-      for (
-        const { byteOffset, byteLength } of [...extents, {
-          byteOffset: this.blockSize,
-          byteLength: 0,
-        }]
-      ) {
-        if (byteOffset > end) {
-          fallocate(
-            file.fd,
-            FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE,
-            end,
-            byteOffset - end,
-          );
+      let at = 0;
+      for (const { byteOffset, byteLength } of ends) {
+        const gap = byteOffset - end;
+        if (gap > 0) {
+          fallocate(file.fd, FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE, end, gap);
         }
-        if (byteLength > 0) {
-          pwrite(file.fd, source.subarray(byteOffset, byteOffset + byteLength), byteOffset);
-        }
+        if (byteLength > 0) pwrite(file.fd, packed.data.subarray(at, at + byteLength), byteOffset);
         end = byteOffset + byteLength;
+        at += byteLength;
       }
+      startWriteback(file.fd);
     } catch (error) {
-      throw storeError(error, `Cannot write a new copy of ${path}`);
+      throw storeError(error, `Cannot write a new copy of ${this.blockPath(blockIndex)}`);
     } finally {
       file.markWritten();
     }
-    await this.#requireDurable(file.sync, `Cannot write a new copy of ${path}`);
-    // A block file created just now needs its name durable too.
-    await this.#requireDurable(this.#folderSync, `Cannot write a new copy of ${path}`);
-    await this.#requireDurable(
-      this.#context.imagesFolderSync,
-      `Cannot write a new copy of ${path}`,
-    );
   }
 
   /**
@@ -521,16 +517,6 @@ export class ImageBlocks {
         "INVALID_ARGUMENT",
         `Cannot access ${byteLength} bytes at ${byteOffset} of block ${blockIndex} of image ` +
           `${this.imageKey}: its blocks are ${this.blockSize} bytes`,
-      );
-    }
-  }
-
-  #checkWholeBlock(blockIndex: number, buffer: Uint8Array): void {
-    this.#checkRange(blockIndex, 0, 0);
-    if (buffer.length !== this.blockSize) {
-      throw new UkaiError(
-        "INVALID_ARGUMENT",
-        `A whole block of image ${this.imageKey} is ${this.blockSize} bytes, not ${buffer.length}`,
       );
     }
   }

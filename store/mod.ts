@@ -27,7 +27,7 @@ export {
   type StoreCapacity,
   SYNC_CONCURRENCY_MAX_DEFAULT,
 } from "./block_store.ts";
-export { type BlockExtent, ImageBlocks } from "./image_blocks.ts";
+export { type BlockExtent, ImageBlocks, type PackedBlock } from "./image_blocks.ts";
 export {
   type ReplayedRecord,
   SEGMENT_BYTES_MAX_DEFAULT,
