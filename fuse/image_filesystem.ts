@@ -29,6 +29,8 @@ const S_IFREG = 0o100000;
 const ROOT_INODE = 1;
 /** How long the kernel may cache names and attributes, in seconds. */
 const CACHE_SECONDS = 1;
+/** How long a lookup of an unknown name waits for this node to catch up with the group. */
+const LOOKUP_SYNC_TIMEOUT_MS = 2000;
 
 /** Defaults for what is kept per node. */
 export interface FileDefaults {
@@ -81,6 +83,23 @@ export class ImageFilesystem implements FuseOperations {
     this.#options = options;
     this.#images = new ImageIndex(options.meta);
     this.#startedMs = options.now();
+  }
+
+  /**
+   * The image called `name`. A name this node does not know may have been
+   * created through another node a moment ago: it is looked up again once
+   * this node has caught up with the group (a ReadIndex), so an image is
+   * never missing here after its creation was acknowledged elsewhere.
+   */
+  async #findImage(name: string): Promise<ImageRecord | undefined> {
+    const known = this.#options.meta.state().images.get(name);
+    if (known !== undefined) return known;
+    try {
+      await this.#options.meta.sync({ timeoutMs: LOOKUP_SYNC_TIMEOUT_MS });
+    } catch {
+      return undefined; // no quorum to confirm: as far as this node knows, it does not exist
+    }
+    return this.#options.meta.state().images.get(name);
   }
 
   #image(inode: number): ImageRecord | undefined {
@@ -148,7 +167,7 @@ export class ImageFilesystem implements FuseOperations {
   }
 
   lookup: Operation<"lookup"> = async (request, parent, name) => {
-    const image = parent === ROOT_INODE ? this.#options.meta.state().images.get(name) : undefined;
+    const image = parent === ROOT_INODE ? await this.#findImage(name) : undefined;
     if (image === undefined) return request.error(Errno.ENOENT);
     request.entry({
       inode: image.uid + 1,
