@@ -251,24 +251,29 @@ export class BlockServer {
    * Overwrites this (out-of-sync) copy of a block with the in-sync copy at
    * `source` (holes stay holes), not yet durable: the caller flushes this
    * node and checks that its boot id did not change before it marks the copy
-   * in sync. A wrong-size file here is quarantined first.
+   * in sync. The fence is checked again once the export has arrived, in the
+   * same step as the write: a takeover that fenced this node meanwhile must
+   * not find a deposed owner's copy landing after its own. A wrong-size
+   * file here is quarantined first.
    */
   async pull(header: BlockHeader, source: string, fetchExport: ExportFetcher): Promise<PullResult> {
     const image = await this.#serve(header, "held", (found) => found);
     const exported = await fetchExport(source, header, image.blockSize);
-    const blocks = this.blocksOf(image);
+    const write = (current: ImageRecord): PullResult => {
+      this.blocksOf(current).writePacked(header.block, exported);
+      return { bytes: exported.data.length, bootId: this.#options.bootId };
+    };
     try {
-      blocks.writePacked(header.block, exported);
+      return await this.#serve(header, "held", write);
     } catch (error) {
       if (!(error instanceof UkaiError) || error.code !== "BLOCK_FILE_CORRUPT") throw error;
-      const kept = await blocks.quarantine(header.block);
+      const kept = await this.blocksOf(image).quarantine(header.block);
       this.#options.logger.warn("wrong-size block file moved aside before resync", {
         image: image.name,
         block: header.block,
         kept,
       });
-      blocks.writePacked(header.block, exported);
+      return await this.#serve(header, "held", write);
     }
-    return { bytes: exported.data.length, bootId: this.#options.bootId };
   }
 }

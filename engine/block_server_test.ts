@@ -170,6 +170,26 @@ Deno.test("BlockServer.pull() copies only data extents from the source, keeping 
   }
 });
 
+Deno.test("BlockServer.pull() refuses to write when a takeover fenced the node while the export travelled", async () => {
+  const { stores, servers, uid, cleanup } = await setup();
+  try {
+    await servers.a.write(header(uid, { epoch: 3 }), new Uint8Array(4096).fill(7));
+    await servers.b.fence(header(uid, { epoch: 3 }));
+    await assert.rejects(
+      servers.b.pull(header(uid, { epoch: 3, offset: 0, length: 0 }), "a", async (_source, h) => {
+        const exported = await servers.a.exportBlock(h);
+        await servers.b.fence(header(uid, { epoch: 4 })); // the new owner fences b meanwhile
+        return exported;
+      }),
+      { code: "STALE_EPOCH" },
+    );
+    const extents = stores.b.image(imageStoreKey("vm", uid), BLOCK).dataExtents(1);
+    assert.deepEqual(extents, [], "the deposed owner's copy was not written");
+  } finally {
+    await cleanup();
+  }
+});
+
 Deno.test("BlockServer.pull() quarantines a wrong-size block file and keeps it", async () => {
   const { stores, servers, uid, cleanup } = await setup();
   try {
