@@ -74,7 +74,7 @@ Deno.test({
     assertEquals(new TextDecoder().decode(await Deno.readFile(statePath)), "old state");
     const leftovers = [...Deno.readDirSync(image.folder), ...Deno.readDirSync(disk.path)]
       .map((entry) => entry.name)
-      .filter((name) => name.endsWith(".tmp") || name.endsWith(".resync"));
+      .filter((name) => name.endsWith(".tmp") || name.endsWith(".new"));
     assertEquals(leftovers, []);
 
     // Overwriting allocated space still works, and freeing space makes room again.
