@@ -150,7 +150,8 @@ export class OwnerSession {
     throw error;
   }
 
-  #header(block: number, blockOffset: number, length: number, flags = 0): BlockHeader {
+  /** The header of a block request made under this session's image uid and epoch. */
+  header(block: number, blockOffset: number, length: number, flags = 0): BlockHeader {
     return {
       uid: this.#options.uid,
       epoch: this.#options.epoch,
@@ -226,7 +227,7 @@ export class OwnerSession {
       for (const [index, segment] of segments.entries()) {
         this.activity.writeStarted(segment.block);
         try {
-          const header = this.#header(segment.block, segment.blockOffset, segment.length);
+          const header = this.header(segment.block, segment.blockOffset, segment.length);
           const part = data.subarray(segment.bufferOffset, segment.bufferOffset + segment.length);
           const done = server.writeNow(header, part);
           // Only the first segment may fall back: later ones find the fence loaded.
@@ -257,7 +258,7 @@ export class OwnerSession {
       if (!this.marks.projectedInSync(segment.block).includes(self)) return false;
     }
     for (const segment of segments) {
-      const header = this.#header(segment.block, segment.blockOffset, segment.length);
+      const header = this.header(segment.block, segment.blockOffset, segment.length);
       const part = target.subarray(segment.bufferOffset, segment.bufferOffset + segment.length);
       if (!this.#options.server.readNow(header, part)) return false;
     }
@@ -314,7 +315,7 @@ export class OwnerSession {
     try {
       this.#checkActive();
       const answers = await Promise.all(segments.map(async (segment) => {
-        const header = this.#header(segment.block, segment.blockOffset, segment.length, flags);
+        const header = this.header(segment.block, segment.blockOffset, segment.length, flags);
         const targets = this.marks.projectedInSync(segment.block);
         return {
           block: segment.block,
@@ -400,7 +401,7 @@ export class OwnerSession {
     const answers = await Promise.all(
       [...holders.keys()].map((node) =>
         this.#ask(node, async () => {
-          bootIds.set(node, await this.#options.channels.to(node).flush(this.#header(0, 0, 0)));
+          bootIds.set(node, await this.#options.channels.to(node).flush(this.header(0, 0, 0)));
         })
       ),
     );

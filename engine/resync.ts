@@ -4,9 +4,10 @@
  * Per block: take the block lock exclusive (writes to that block wait, so no
  * write lands between the copy and the mark), ask the target to pull from
  * the best source (same zone first, then nearest; this node's own copy when
- * it has one), charge the bytes to the rate limiters, then let the settler
- * flush the target and mark in sync together with the other blocks pulled
- * meanwhile (group commit), unlock.
+ * it has one), then let the settler flush the target and mark in sync
+ * together with the other blocks pulled meanwhile (group commit), unlock.
+ * Each copy reserves a whole block against the rate limiters before it
+ * starts and gets back what it did not ship.
  * Progress is the metadata itself, so a restart resumes where it stopped.
  *
  * @module
@@ -102,15 +103,7 @@ export class ResyncRunner {
     this.#options = options;
     const { session, channels } = options;
     this.#settler = new ResyncSettler({
-      flush: (target) =>
-        channels.to(target).flush({
-          uid: session.image().uid,
-          epoch: session.epoch,
-          block: 0,
-          offset: 0,
-          length: 0,
-          flags: 0,
-        }),
+      flush: (target) => channels.to(target).flush(session.header(0, 0, 0)),
       markInSync: (target, blocks) => session.marks.markInSync(target, blocks),
     });
   }
@@ -203,9 +196,8 @@ export class ResyncRunner {
   async #copy(task: ResyncTask, blockSize: number): Promise<boolean> {
     const { session, health, channels, limiters } = this.#options;
     // A whole block is reserved before the copy starts; what it did not ship is given back.
-    const reserved = blockSize;
     let shipped = 0;
-    await this.#reserve(reserved);
+    await this.#reserve(blockSize);
     const unlock = await session.locks.exclusive(task.block);
     try {
       if (!session.active) return false;
@@ -222,10 +214,7 @@ export class ResyncRunner {
         },
       );
       if (source === undefined) return false;
-      const pulled = await channels.to(task.target).pull(
-        { uid: image.uid, epoch: session.epoch, block: task.block, offset: 0, length: 0, flags: 0 },
-        source,
-      );
+      const pulled = await channels.to(task.target).pull(session.header(task.block, 0, 0), source);
       shipped = pulled.bytes;
       await this.#settler.settle(task.target, task.block, pulled.bootId);
       if (task.target !== this.#options.nodeId) health.succeeded(task.target);
@@ -243,7 +232,7 @@ export class ResyncRunner {
       return false;
     } finally {
       unlock();
-      for (const limiter of limiters) limiter.refund(reserved - shipped);
+      for (const limiter of limiters) limiter.refund(blockSize - shipped);
     }
   }
 }
