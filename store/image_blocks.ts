@@ -3,7 +3,8 @@
  * each exactly `blockSize` bytes, sparse, created on first write.
  *
  * Reads and writes are synchronous positional calls on cached descriptors
- * (1-2 µs for 4 KiB; no async hop), and durability comes from {@link
+ * (1-2 µs for 4 KiB; no async hop; writes in 64 KiB pieces, see
+ * `_write_pieces.ts`), and durability comes from {@link
  * ImageBlocks.flush}, which fdatasyncs what was written since. A block file of
  * the wrong size is never read, written, overwritten or removed: every access
  * throws BLOCK_FILE_CORRUPT until the replication layer moves it aside with
@@ -18,16 +19,8 @@ import { assert } from "../base/assert.ts";
 import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import { Errno, OsError } from "../ffi/errno.ts";
-import {
-  fallocate,
-  FallocateMode,
-  fstat,
-  OpenFlags,
-  pread,
-  pwrite,
-  pwritePointer,
-  startWriteback,
-} from "../ffi/libc.ts";
+import { fallocate, FallocateMode, fstat, OpenFlags, pread, startWriteback } from "../ffi/libc.ts";
+import { writeInPieces, writePointerInPieces } from "./_write_pieces.ts";
 import {
   allocatedBytesOf,
   type BlockExtent,
@@ -153,7 +146,7 @@ export class ImageBlocks {
     if (source.length === 0) return;
     const file = this.#openForWrite(blockIndex);
     try {
-      pwrite(file.fd, source, byteOffset);
+      writeInPieces(file.fd, source, byteOffset);
     } catch (error) {
       throw storeError(error, `Cannot write ${this.blockPath(blockIndex)}`);
     } finally {
@@ -175,7 +168,7 @@ export class ImageBlocks {
     if (byteLength === 0) return;
     const file = this.#openForWrite(blockIndex);
     try {
-      pwritePointer(file.fd, pointer, byteLength, byteOffset);
+      writePointerInPieces(file.fd, pointer, byteLength, byteOffset);
     } catch (error) {
       throw storeError(error, `Cannot write ${this.blockPath(blockIndex)}`);
     } finally {
@@ -284,7 +277,9 @@ export class ImageBlocks {
         if (gap > 0) {
           fallocate(file.fd, FallocateMode.PUNCH_HOLE | FallocateMode.KEEP_SIZE, end, gap);
         }
-        if (byteLength > 0) pwrite(file.fd, packed.data.subarray(at, at + byteLength), byteOffset);
+        if (byteLength > 0) {
+          writeInPieces(file.fd, packed.data.subarray(at, at + byteLength), byteOffset);
+        }
         end = byteOffset + byteLength;
         at += byteLength;
       }
