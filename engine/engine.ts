@@ -302,30 +302,44 @@ export class Engine implements Channels {
   }
 
   /**
-   * Reads `[offset, offset + target.length)` into `target` (up to the visible
-   * size). Returns nothing when served synchronously from the local copy, a
-   * promise otherwise.
+   * Serves a read of `[offset, offset + target.length)` (up to the visible
+   * size) at once from this node's own in-sync copy, when this node owns the
+   * image. True when `target` holds the bytes; false when the read needs
+   * {@link read} (`target` may then hold part of them).
    */
-  read(name: string, offset: number, target: Uint8Array<ArrayBuffer>): void | Promise<void> {
-    const image = this.#image(name);
-    const end = Math.min(offset + target.length, image.size);
-    const view = target.subarray(0, Math.max(0, end - offset));
-    const count = () => {
-      const stats = this.stats.image(name);
-      stats.readOps++;
-      stats.readBytes += view.length;
-    };
+  readNow(name: string, offset: number, target: Uint8Array<ArrayBuffer>): boolean {
     const session = this.sessionOf(name);
-    if (
-      session !== undefined && this.#timer.now(name, "read", () => session.tryReadNow(offset, view))
-    ) {
-      return count();
-    }
+    if (session === undefined) return false;
+    const view = this.#visible(name, offset, target);
+    if (!this.#timer.now(name, "read", () => session.tryReadNow(offset, view))) return false;
+    this.#countRead(name, view.length);
+    return true;
+  }
+
+  /**
+   * Reads `[offset, offset + target.length)` into `target` (up to the visible
+   * size) from the best copies: the owner's session, or the owner, or the
+   * nearest in-sync copy when this node does not own the image.
+   */
+  read(name: string, offset: number, target: Uint8Array<ArrayBuffer>): Promise<void> {
+    const view = this.#visible(name, offset, target);
     return this.#timer.timed(name, "read", async () => {
+      const session = this.sessionOf(name);
       if (session !== undefined) await session.read(offset, view);
       else await this.#readAsNonOwner(name, offset, view);
-      count();
+      this.#countRead(name, view.length);
     });
+  }
+
+  #visible(name: string, offset: number, target: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+    const end = Math.min(offset + target.length, this.#image(name).size);
+    return target.subarray(0, Math.max(0, end - offset));
+  }
+
+  #countRead(name: string, byteLength: number): void {
+    const stats = this.stats.image(name);
+    stats.readOps++;
+    stats.readBytes += byteLength;
   }
 
   /** Reads when another node (or nobody) owns the image: forward to the owner first. */

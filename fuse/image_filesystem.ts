@@ -18,6 +18,7 @@ import type { Logger } from "../base/log.ts";
 import type { Engine } from "../engine/engine.ts";
 import { Errno } from "../ffi/errno.ts";
 import type { FuseOperations } from "../ffi/fuse_operations.ts";
+import { MAX_TRANSFER_BYTES } from "../ffi/fuse_layout.ts";
 import type { FuseRequest } from "../ffi/fuse_request.ts";
 import type { FileAttributes } from "../ffi/fuse_types.ts";
 import { FallocateMode, OpenFlags } from "../ffi/libc.ts";
@@ -77,6 +78,8 @@ export class ImageFilesystem implements FuseOperations {
   readonly #openFiles = new Map<number, OpenFile>();
   readonly #images: ImageIndex;
   #nextHandle = 1;
+  /** Where reads served at once land before their reply (the kernel never asks for more). */
+  readonly #readScratch = new Uint8Array(MAX_TRANSFER_BYTES);
   readonly #startedMs: number;
 
   constructor(options: ImageFilesystemOptions) {
@@ -234,15 +237,22 @@ export class ImageFilesystem implements FuseOperations {
     const image = this.#openImage(file);
     if (file === undefined || image === undefined) return request.error(Errno.EBADF);
     const length = Math.max(0, Math.min(request.size, image.size - offset));
-    const target = new Uint8Array(length);
-    if (length === 0) return request.data(target);
-    let pending: void | Promise<void>;
+    if (length === 0) return request.data(new Uint8Array(0));
+    const engine = this.#options.engine;
+    let pending: Promise<void>;
+    let target: Uint8Array<ArrayBuffer>;
     try {
-      pending = this.#options.engine.read(file.name, offset, target);
+      // The reply copies the bytes before returning, so a read served at
+      // once can use the one scratch buffer; a later one needs its own.
+      const scratch = length <= this.#readScratch.length
+        ? this.#readScratch.subarray(0, length)
+        : new Uint8Array(length);
+      if (engine.readNow(file.name, offset, scratch)) return request.data(scratch);
+      target = new Uint8Array(length);
+      pending = engine.read(file.name, offset, target);
     } catch (error) {
       return this.#fail(request, "read", error);
     }
-    if (pending === undefined) return request.data(target);
     return pending.then(
       () => request.data(target),
       (error) => this.#fail(request, "read", error),

@@ -1,6 +1,7 @@
 /**
  * Tests of the image filesystem's name lookup against a metadata store that
- * trails the group (the FUSE mounts themselves are tested end to end).
+ * trails the group, and of its read buffers (the FUSE mounts themselves are
+ * tested end to end).
  */
 
 import assert from "node:assert/strict";
@@ -49,9 +50,9 @@ function trailingStore(ahead: MemoryMetaStore, stuck: boolean) {
   return { store, syncs: () => syncs };
 }
 
-function filesystem(meta: MetaStore): ImageFilesystem {
+function filesystem(meta: MetaStore, engine = {} as Engine): ImageFilesystem {
   return new ImageFilesystem({
-    engine: {} as Engine,
+    engine,
     meta,
     logger: silentLogger,
     defaults: { mode: 0o660, uid: 0, gid: 0 },
@@ -93,4 +94,51 @@ Deno.test("a lookup that cannot catch up answers ENOENT", async () => {
   const { store, syncs } = trailingStore(ahead, true);
   assert.deepEqual(await lookup(filesystem(store), "vm"), { errno: Errno.ENOENT });
   assert.equal(syncs(), 1);
+});
+
+Deno.test("a read answered later keeps its own buffer while reads answered at once come and go", async () => {
+  const meta = new MemoryMetaStore();
+  await meta.propose(ADD_NODE);
+  await meta.propose(CREATE);
+  let finishSlowRead = () => {};
+  // Reads below 64 KiB are served at once with 0xaa; others fill their buffer
+  // with 0x55 at once (as bytes arriving from a peer would) and finish later.
+  const engine = {
+    open: () => Promise.resolve(),
+    readNow: (_name: string, offset: number, target: Uint8Array) => {
+      if (offset >= 1 << 16) return false;
+      target.fill(0xaa);
+      return true;
+    },
+    read: (_name: string, _offset: number, target: Uint8Array) => {
+      target.fill(0x55);
+      return new Promise<void>((resolve) => finishSlowRead = resolve);
+    },
+  } as unknown as Engine;
+  const fs = filesystem(meta, engine);
+  const inode = meta.state().image("vm").uid + 1;
+  let handle = 0;
+  await fs.open!(
+    { open: (reply: { fileHandle: number }) => handle = reply.fileHandle } as never,
+    inode,
+    2,
+  );
+  const replies: Uint8Array[] = [];
+  const read = (offset: number) =>
+    fs.read!(
+      { size: 4096, data: (bytes: Uint8Array) => replies.push(bytes.slice()) } as never,
+      inode,
+      handle,
+      offset,
+    );
+  const slow = read(1 << 17);
+  await read(0);
+  await read(4096);
+  finishSlowRead();
+  await slow;
+  assert.deepEqual(replies.map((bytes) => [bytes.length, bytes[0], bytes[4095]]), [
+    [4096, 0xaa, 0xaa],
+    [4096, 0xaa, 0xaa],
+    [4096, 0x55, 0x55],
+  ]);
 });
