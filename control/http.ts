@@ -64,19 +64,38 @@ export function errorResponse(error: unknown): Response {
   return json({ error: body }, ERROR_TABLE[ukai.code].http);
 }
 
+/** Decodes request bodies; `fatal` and no streaming, so one instance serves every request. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
 async function readText(request: Request): Promise<string> {
   if (request.body === null) return "";
-  const declared = Number(request.headers.get("content-length") ?? 0);
+  const declared = request.headers.get("content-length");
   const tooLarge = () =>
     new UkaiError(
       "INVALID_ARGUMENT",
       `Request body is larger than ${CONTROL_BODY_BYTES_MAX} bytes`,
     );
-  if (declared > CONTROL_BODY_BYTES_MAX) {
+  if (Number(declared ?? 0) > CONTROL_BODY_BYTES_MAX) {
     await request.body.cancel();
     throw tooLarge();
   }
-  const reader = request.body.getReader();
+  // A declared length is enforced by the HTTP server: read it in one go.
+  const bytes = declared !== null
+    ? new Uint8Array(await request.arrayBuffer())
+    : await readChunked(request.body, tooLarge);
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new UkaiError("INVALID_ARGUMENT", "Request body is not UTF-8");
+  }
+}
+
+/** Reads a body of undeclared length, refusing it once it passes the limit. */
+async function readChunked(
+  body: ReadableStream<Uint8Array>,
+  tooLarge: () => UkaiError,
+): Promise<Uint8Array> {
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -95,11 +114,7 @@ async function readText(request: Request): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new UkaiError("INVALID_ARGUMENT", "Request body is not UTF-8");
-  }
+  return bytes;
 }
 
 function parseBody(text: string): Record<string, unknown> {

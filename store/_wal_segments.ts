@@ -1,7 +1,18 @@
 /**
  * Segment files of the write-ahead log: creating one under its temporary name
- * (`%016x.wal.tmp`), creating the first segment of an empty log durably, and
- * reopening the last segment for appends after replay cut its torn tail.
+ * (`%016x.wal.tmp`), creating the first segment of an empty log durably,
+ * reopening the last segment for appends after replay cut its torn tail, and
+ * the zeroed space written ahead of the appends.
+ *
+ * Why zeroed space: an append that grows a file changes its size, so its
+ * fdatasync must commit the file system's journal, and on ext4 (data=ordered)
+ * that commit first writes out every other file's pending allocations — a
+ * resync's hundreds of megabytes. An append into space already written (with
+ * zeros) changes no metadata, and its fdatasync only flushes its own pages.
+ * So each segment is extended ahead of its appends by writing zeros, 1 MiB
+ * at a time; replay treats zeros after the last record of the last segment
+ * as its end, and a finished segment is cut to its records before the next
+ * one is named.
  *
  * @module
  */
@@ -21,6 +32,63 @@ export interface Segment {
   syncedSize: number;
   /** Whether it has its real name (otherwise it is `%016x.wal.tmp`). */
   named: boolean;
+  /** Length of the file: `size` plus the zeroed space written ahead. */
+  fileBytes: number;
+  /** Set when the file was cut since its last fdatasync (the next round must sync it). */
+  cut: boolean;
+  /** Whether zeroed space is written ahead (off after a failure, for this segment). */
+  zeroing: boolean;
+}
+
+/**
+ * The state of a segment file just opened with `size` bytes: a named one is
+ * durable as it is; a new, temporary one needs a sync before it takes its name.
+ */
+export function segmentOf(id: number, fd: number, size: number, named: boolean): Segment {
+  const syncedSize = named ? size : 0;
+  return { id, fd, size, syncedSize, named, fileBytes: size, cut: false, zeroing: true };
+}
+
+/** How much zeroed space an append that needs more writes ahead of itself. */
+export const ZEROED_AHEAD_BYTES = 1024 * 1024;
+
+const zeros = new Uint8Array(ZEROED_AHEAD_BYTES);
+
+/**
+ * Makes sure `segment`'s file holds at least `end` bytes, writing zeros from
+ * its end up to `end` plus {@link ZEROED_AHEAD_BYTES} (not beyond `limit`,
+ * unless `end` is). Best effort: when the zeros cannot be written (a full
+ * disk), the file is cut back and appends to this segment simply grow it.
+ */
+export function writeZeroedSpace(segment: Segment, end: number, limit: number): void {
+  if (end <= segment.fileBytes || !segment.zeroing) return;
+  const target = Math.max(end, Math.min(limit, end + ZEROED_AHEAD_BYTES));
+  const start = segment.fileBytes;
+  try {
+    for (let at = start; at < target; at += zeros.length) {
+      pwrite(segment.fd, zeros.subarray(0, Math.min(zeros.length, target - at)), at);
+    }
+    segment.fileBytes = target;
+  } catch {
+    segment.zeroing = false;
+    try {
+      ftruncate(segment.fd, start);
+    } catch {
+      // The append that follows writes over (or fails and cuts back) this space.
+    }
+  }
+}
+
+/**
+ * Cuts the zeroed space off a segment (durable with the next sync round);
+ * false when it had none.
+ */
+export function cutZeroedSpace(segment: Segment): boolean {
+  if (segment.fileBytes === segment.size) return false;
+  ftruncate(segment.fd, segment.size);
+  segment.fileBytes = segment.size;
+  segment.cut = true;
+  return true;
 }
 
 /** Creates `%016x.wal.tmp` with its header written (not yet synced); returns its descriptor. */
@@ -59,7 +127,7 @@ export async function createFirstSegment(
     throw storeError(error, `Cannot create ${path}`);
   }
   await fsyncDirectory(folder);
-  return { id, fd, size: SEGMENT_HEADER_BYTES, syncedSize: SEGMENT_HEADER_BYTES, named: true };
+  return segmentOf(id, fd, SEGMENT_HEADER_BYTES, true);
 }
 
 /** Opens the last segment for appends, cutting it to its valid length `validBytes` first. */
@@ -93,5 +161,5 @@ export async function reopenLastSegment(
     closeAfterFailure(fd);
     throw storeError(error, `Cannot cut the torn tail of ${path}`);
   }
-  return { id, fd, size, syncedSize: size, named: true };
+  return segmentOf(id, fd, size, true);
 }

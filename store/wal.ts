@@ -9,6 +9,9 @@
  * fdatasync runs are covered together by the next one, and each promise
  * resolves only once its own records are durable.
  *
+ * Appends land in zeroed space written ahead of them, so that their
+ * fdatasync changes no file system metadata (`_wal_segments.ts` says why).
+ *
  * A new segment is written under a temporary name (`%016x.wal.tmp`) and gets
  * its real name only when it and every segment before it are fdatasynced, so
  * after a crash only the last named segment can have a torn tail, and a
@@ -34,8 +37,11 @@ import {
 import {
   createFirstSegment,
   createSegmentFile,
+  cutZeroedSpace,
   reopenLastSegment,
   type Segment,
+  segmentOf,
+  writeZeroedSpace,
 } from "./_wal_segments.ts";
 
 export type { ReplayedRecord, TruncatedTail, WalRecord };
@@ -296,6 +302,8 @@ export class Wal {
     let failure: unknown = null;
     if (this.#failure === null) {
       try {
+        // A cleanly closed log ends at its last record.
+        if (cutZeroedSpace(this.#current)) this.#writeSequence += 1;
         await this.sync();
       } catch (error) {
         failure = error;
@@ -333,11 +341,13 @@ export class Wal {
   #write(buffer: Uint8Array<ArrayBuffer>): void {
     const segment = this.#current;
     const offset = segment.size;
+    writeZeroedSpace(segment, offset + buffer.length, this.#segmentBytesMax);
     try {
       pwrite(segment.fd, buffer, offset);
     } catch (error) {
       try {
         ftruncate(segment.fd, offset);
+        segment.fileBytes = offset;
       } catch (truncateError) {
         this.#failure = storeError(
           truncateError,
@@ -347,13 +357,24 @@ export class Wal {
       throw storeError(error, `Cannot append to ${this.#segmentPath(segment)}`);
     }
     segment.size += buffer.length;
+    segment.fileBytes = Math.max(segment.fileBytes, segment.size);
   }
 
   #startSegment(): number {
+    // Only the last segment may end in zeros: cut this one to its records
+    // before the next one can be named (the same sync round makes it durable).
+    try {
+      cutZeroedSpace(this.#current);
+    } catch (error) {
+      throw storeError(
+        error,
+        `Cannot cut the zeroed space off ${this.#segmentPath(this.#current)}`,
+      );
+    }
     const id = this.#current.id + 1;
     const fd = createSegmentFile(this.folder, id);
     this.#older.push(this.#current);
-    this.#current = { id, fd, size: SEGMENT_HEADER_BYTES, syncedSize: 0, named: false };
+    this.#current = segmentOf(id, fd, SEGMENT_HEADER_BYTES, false);
     // The new segment must be synced and named before anything after it is durable.
     this.#writeSequence += 1;
     return id;
@@ -404,8 +425,9 @@ export class Wal {
     const segments = [...this.#older, this.#current];
     const sizes = segments.map((segment) => segment.size);
     const unsynced = segments.filter((segment, index) =>
-      (sizes[index] ?? 0) > segment.syncedSize || !segment.named
+      (sizes[index] ?? 0) > segment.syncedSize || !segment.named || segment.cut
     );
+    const cut = unsynced.filter((segment) => segment.cut);
     if (unsynced.length > 0) {
       await Promise.all(unsynced.map((segment) => this.#syncFile(segment.fd)));
       this.#stats.syncCount += 1;
@@ -413,6 +435,7 @@ export class Wal {
     segments.forEach((segment, index) => {
       segment.syncedSize = Math.max(segment.syncedSize, sizes[index] ?? 0);
     });
+    for (const segment of cut) segment.cut = false;
     // Every segment here is complete up to `sizes` and synced, so each may now take its name.
     let renamed = false;
     for (const segment of segments) {
@@ -424,7 +447,7 @@ export class Wal {
     }
     if (renamed) await fsyncDirectory(this.folder);
     this.#older = this.#older.filter((segment) => {
-      if (!segment.named || segment.syncedSize < segment.size) return true;
+      if (!segment.named || segment.syncedSize < segment.size || segment.cut) return true;
       closeFile(segment.fd);
       return false;
     });

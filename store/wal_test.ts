@@ -5,8 +5,9 @@ import { captureLogger } from "../base/log.ts";
 import { fdatasync, fstat } from "../ffi/libc.ts";
 import { SEGMENT_HEADER_BYTES } from "./_wal_format.ts";
 import { segmentFileName } from "./_wal_replay.ts";
+import { ZEROED_AHEAD_BYTES } from "./_wal_segments.ts";
 import { type ReplayedRecord, Wal, type WalRecord } from "./wal.ts";
-import { expectRejection, temporaryFolder } from "./_testing.ts";
+import { canMountTmpfs, expectRejection, temporaryFolder, tinyTmpfs } from "./_testing.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -333,4 +334,73 @@ Deno.test("records acknowledged as synced survive a kill -9 and the loss of unsy
     assertEquals(replayed, range(0, replayed.length));
   }
   assertEquals(numbers((await reopenAndClose(copy.path)).records).length, last.acked);
+});
+
+Deno.test("appends land in zeroed space written ahead; a clean close cuts it off", async () => {
+  await using folder = await temporaryFolder();
+  const path = segmentPath(folder.path, 1);
+  const { wal } = await Wal.open(folder.path);
+  await wal.append([record(0)], { sync: true });
+  const ahead = (await Deno.stat(path)).size;
+  assertEquals(ahead, wal.position().byteOffset + ZEROED_AHEAD_BYTES);
+  for (let n = 1; n < 50; n++) await wal.append([record(n)], { sync: true });
+  assertEquals((await Deno.stat(path)).size, ahead, "the appends changed the file's length");
+  const written = await Deno.readFile(path);
+  assert(written.subarray(wal.position().byteOffset).every((byte) => byte === 0));
+  const end = wal.position().byteOffset;
+  await wal.close();
+  assertEquals((await Deno.stat(path)).size, end);
+  const reopened = await reopenAndClose(folder.path);
+  assertEquals(numbers(reopened.records), range(0, 50));
+  assertEquals(reopened.truncatedTail, null);
+});
+
+Deno.test("after a crash the zeroed space is cut off and every record is back", async () => {
+  await using folder = await temporaryFolder();
+  await using crashed = await temporaryFolder();
+  const { wal } = await Wal.open(folder.path);
+  await wal.append([record(0), record(1)], { sync: true });
+  const end = wal.position().byteOffset;
+  // The files as a crash would leave them: the log never closed.
+  for (const entry of Deno.readDirSync(folder.path)) {
+    await Deno.copyFile(`${folder.path}/${entry.name}`, `${crashed.path}/${entry.name}`);
+  }
+  await wal.close();
+  const opened = await Wal.open(crashed.path);
+  assertEquals(numbers(opened.records), [0, 1]);
+  assertEquals(opened.truncatedTail?.reason, "zeroed space");
+  assertEquals(opened.truncatedTail?.byteOffset, end);
+  await opened.wal.append([record(2)], { sync: true });
+  await opened.wal.close();
+  assertEquals(numbers((await reopenAndClose(crashed.path)).records), [0, 1, 2]);
+});
+
+Deno.test("a segment is cut to its records when the next one starts", async () => {
+  await using folder = await temporaryFolder();
+  const { wal } = await Wal.open(folder.path);
+  await wal.append([record(0), record(1)], { sync: true });
+  const end = wal.position().byteOffset;
+  assert((await Deno.stat(segmentPath(folder.path, 1))).size > end);
+  assertEquals(wal.rollover(), 2);
+  await wal.append([record(2)], { sync: true });
+  assertEquals((await Deno.stat(segmentPath(folder.path, 1))).size, end);
+  assert((await Deno.stat(segmentPath(folder.path, 2))).size > wal.position().byteOffset);
+  await wal.close();
+  const opened = await reopenAndClose(folder.path);
+  assertEquals(numbers(opened.records), [0, 1, 2]);
+  assertEquals(opened.truncatedTail, null);
+});
+
+Deno.test({
+  name: "appends go on when the zeroed space cannot be written (a nearly full disk)",
+  ignore: !canMountTmpfs,
+  fn: async () => {
+    await using disk = await tinyTmpfs(256 * 1024);
+    const { wal } = await Wal.open(disk.path);
+    for (let n = 0; n < 20; n++) await wal.append([record(n)], { sync: true });
+    const end = wal.position().byteOffset;
+    assertEquals((await Deno.stat(segmentPath(disk.path, 1))).size, end);
+    await wal.close();
+    assertEquals(numbers((await reopenAndClose(disk.path)).records), range(0, 20));
+  },
 });
