@@ -86,10 +86,18 @@ export class RaftMetaStore implements MetaStore {
         if (attempt > 1) this.#checkMember(command.type, true);
         const proposed = node.propose(data);
         const wait = proposed.kind === "dropped" ? 50 : this.#options.retryMs;
-        const applied = await Promise.race([
-          waiting.result,
-          sleep(Math.max(0, Math.min(wait, deadline - performance.now()))).then(() => null),
-        ]);
+        // The timer goes as soon as the result comes: thousands of proposals a
+        // second must not leave thousands of idle timers behind.
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<null>((resolve) => {
+          timer = setTimeout(
+            () => resolve(null),
+            Math.max(0, Math.min(wait, deadline - performance.now())),
+          );
+        });
+        const applied = await Promise.race([waiting.result, timedOut]).finally(() =>
+          clearTimeout(timer)
+        );
         if (applied !== null) return resultValue(applied);
         if (performance.now() >= deadline) {
           throw new UkaiError(
