@@ -83,6 +83,7 @@ async function readText(request: Request): Promise<string> {
   const bytes = declared !== null
     ? new Uint8Array(await request.arrayBuffer())
     : await readChunked(request.body, tooLarge);
+  if (bytes.length > CONTROL_BODY_BYTES_MAX) throw tooLarge();
   try {
     return utf8.decode(bytes);
   } catch {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { ftruncate, openFile, OpenFlags, pwrite } from "../ffi/libc.ts";
+import { fstat, ftruncate, openFile, OpenFlags, pwrite } from "../ffi/libc.ts";
 import { closeAfterFailure, fsyncDirectory, removeTemporary, storeError } from "./_fs.ts";
 import { encodeSegmentHeader, SEGMENT_HEADER_BYTES } from "./_wal_format.ts";
 import { segmentFileName } from "./_wal_replay.ts";
@@ -80,13 +80,14 @@ export function writeZeroedSpace(segment: Segment, end: number, limit: number): 
 }
 
 /**
- * Cuts the zeroed space off a segment (durable with the next sync round);
- * false when it had none.
+ * Cuts a segment's file to its records (durable with the next sync round);
+ * false when it was already that long. Asks the file itself rather than
+ * `fileBytes`, which a failed write or cut may have left behind.
  */
 export function cutZeroedSpace(segment: Segment): boolean {
-  if (segment.fileBytes === segment.size) return false;
-  ftruncate(segment.fd, segment.size);
   segment.fileBytes = segment.size;
+  if (fstat(segment.fd).size === segment.size) return false;
+  ftruncate(segment.fd, segment.size);
   segment.cut = true;
   return true;
 }

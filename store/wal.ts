@@ -348,6 +348,7 @@ export class Wal {
       try {
         ftruncate(segment.fd, offset);
         segment.fileBytes = offset;
+        segment.cut = true;
       } catch (truncateError) {
         this.#failure = storeError(
           truncateError,
