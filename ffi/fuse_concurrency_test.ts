@@ -44,6 +44,7 @@ Deno.test("replies after random delays complete out of order with many requests 
       "--iodepth=32",
       "--verify=crc32c",
       "--do_verify=1",
+      "--verify_state_save=0",
     );
   });
   assert(fs.maxInFlight >= 16, `at most ${fs.maxInFlight} requests were in flight`);
