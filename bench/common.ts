@@ -8,6 +8,8 @@
  * @module
  */
 
+import { terminate } from "../base/child_process.ts";
+
 /** Sizes. */
 const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -166,27 +168,7 @@ export function startDaemon(
     stderr: "null",
     ...(env === undefined ? {} : { env }),
   }).spawn();
-  let exited = false;
-  const status = process.status.then(() => {
-    exited = true;
-  });
-  const stop = async (graceMs = 5000) => {
-    if (exited) return;
-    try {
-      process.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, graceMs);
-    await status;
-    clearTimeout(timer);
-  };
+  const stop = (graceMs = 5000) => terminate(process, graceMs);
   const forget = cleanup.defer(`stop ${name}`, () => stop());
   return {
     name,

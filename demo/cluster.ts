@@ -9,6 +9,8 @@
  * @module
  */
 
+import { terminate } from "../base/child_process.ts";
+
 const root = new URL("../", import.meta.url).pathname;
 
 /** A free TCP port on 127.0.0.1. */
@@ -151,20 +153,7 @@ export class DemoCluster {
     const process = node.process;
     if (process === null) return;
     node.process = null;
-    try {
-      process.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
-    const timer = setTimeout(() => {
-      try {
-        process.kill("SIGKILL");
-      } catch {
-        // gone meanwhile
-      }
-    }, graceMs);
-    await process.status;
-    clearTimeout(timer);
+    await terminate(process, graceMs);
   }
 
   /** Stops everything it started, unmounts what is left and removes the folder. */

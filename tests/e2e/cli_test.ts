@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { fakeEnvironment } from "../../cli/_test_terminal.ts";
 import { stripStyles } from "../../cli/output.ts";
 import { runCli } from "../../cli/program.ts";
-import { ProcessCluster } from "../harness/processes.ts";
+import { ProcessCluster, textOutput } from "../harness/processes.ts";
 
 const MiB = 1024 * 1024;
 const root = new URL("../../", import.meta.url).pathname;
@@ -137,12 +137,7 @@ async function inTerminal(args: string[], env: Record<string, string>): Promise<
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  return textOutput(output);
 }
 
 async function writeThrough(path: string, bytes: number): Promise<void> {

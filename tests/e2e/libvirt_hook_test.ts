@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import type { ImageView } from "../../control/api_types.ts";
-import { ProcessCluster } from "../harness/processes.ts";
+import { ProcessCluster, textOutput } from "../harness/processes.ts";
 
 const root = new URL("../../", import.meta.url).pathname;
 const MiB = 1024 * 1024;
@@ -59,13 +59,7 @@ Deno.test("the qemu hook hands images over around a live migration and refuses h
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(xml));
     await writer.close();
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+    return textOutput(await child.output());
   };
   const image = (name = "vm") => cluster.call<ImageView>("n1", "GET", `/v1/images/${name}?fresh=1`);
   const files: Deno.FsFile[] = [];

@@ -177,10 +177,14 @@ class Proposers {
   readonly #clients = new Map<string, Client>();
   #stopping = false;
 
-  /** `holder` is the node every image is located on (one that is never removed). */
-  constructor(cluster: ProcessCluster, holder: string) {
+  /**
+   * `holder` is the node every image is located on (one that is never
+   * removed); a client starts proposing through each node of `via`.
+   */
+  constructor(cluster: ProcessCluster, holder: string, via: readonly string[] = []) {
     this.#cluster = cluster;
     this.#holder = holder;
+    for (const node of via) this.add(node);
   }
 
   /** Starts a client proposing through `via`. */
@@ -334,6 +338,20 @@ async function verifyConverged(
 }
 
 /** Starts `ids` behind proxies: the first bootstraps, the others join through it. */
+/** Starts `ids` as one group, runs `test` on it, and stops everything after, also on failure. */
+async function withCluster(
+  ids: readonly string[],
+  test: (cluster: ProcessCluster, network: FaultNetwork) => Promise<void>,
+): Promise<void> {
+  const { cluster, network } = await startCluster(ids);
+  try {
+    await test(cluster, network);
+  } finally {
+    await cluster.close();
+    await network.close();
+  }
+}
+
 async function startCluster(
   ids: readonly string[],
 ): Promise<{ cluster: ProcessCluster; network: FaultNetwork }> {
@@ -378,10 +396,8 @@ async function checkRoles(cluster: ProcessCluster, members: readonly string[]): 
 
 Deno.test("kill -9 of the leader while clients propose, twice: a new leader takes over, the killed one restarts from its data folder, and every acknowledged create is applied everywhere in the same order", async () => {
   const members = ["n1", "n2", "n3"];
-  const { cluster, network } = await startCluster(members);
-  try {
-    const proposers = new Proposers(cluster, "n1");
-    for (const id of members) proposers.add(id);
+  await withCluster(members, async (cluster) => {
+    const proposers = new Proposers(cluster, "n1", members);
     await proposers.progress(15);
     for (let round = 1; round <= 2; round++) {
       const leader = await currentLeader(cluster, "n1");
@@ -394,18 +410,13 @@ Deno.test("kill -9 of the leader while clients propose, twice: a new leader take
     }
     await verifyConverged(cluster, proposers, "n1", members);
     await checkRoles(cluster, members);
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });
 
 Deno.test("kill -9 of every node at once while clients propose: restarted from their data folders they elect a leader and keep every acknowledged create", async () => {
   const members = ["n1", "n2", "n3"];
-  const { cluster, network } = await startCluster(members);
-  try {
-    const proposers = new Proposers(cluster, "n1");
-    for (const id of members) proposers.add(id);
+  await withCluster(members, async (cluster) => {
+    const proposers = new Proposers(cluster, "n1", members);
     await proposers.progress(30);
     await Promise.all(members.map((id) => cluster.kill(id)));
     for (const id of members) await cluster.start(id);
@@ -414,18 +425,13 @@ Deno.test("kill -9 of every node at once while clients propose: restarted from t
     const leader = await currentLeader(cluster, "n1");
     await verifyConverged(cluster, proposers, leader, members);
     await checkRoles(cluster, members);
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });
 
 Deno.test("SIGSTOP of the leader past the election timeout: the others elect a leader, and after SIGCONT the old leader steps down, catches up and serves again", async () => {
   const members = ["n1", "n2", "n3"];
-  const { cluster, network } = await startCluster(members);
-  try {
-    const proposers = new Proposers(cluster, "n1");
-    for (const id of members) proposers.add(id);
+  await withCluster(members, async (cluster) => {
+    const proposers = new Proposers(cluster, "n1", members);
     await proposers.progress(15);
     const leader = await currentLeader(cluster, "n1");
     const termBefore = (await status(cluster, leader)).term;
@@ -445,18 +451,13 @@ Deno.test("SIGSTOP of the leader past the election timeout: the others elect a l
     await proposers.progress(5, leader);
     await verifyConverged(cluster, proposers, next, members);
     assert.equal(await checkRoles(cluster, members), next, "the thawed node did not disrupt");
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });
 
 Deno.test("a partition isolating the leader and a follower of five: the majority elects a leader and goes on, the minority acknowledges nothing, and after heal all converge", async () => {
   const members = ["n1", "n2", "n3", "n4", "n5"];
-  const { cluster, network } = await startCluster(members);
-  try {
-    const proposers = new Proposers(cluster, "n1");
-    for (const id of members) proposers.add(id);
+  await withCluster(members, async (cluster, network) => {
+    const proposers = new Proposers(cluster, "n1", members);
     await proposers.progress(15);
     const leader = await currentLeader(cluster, "n1");
     const follower = members.find((id) => id !== leader) as string;
@@ -494,22 +495,17 @@ Deno.test("a partition isolating the leader and a follower of five: the majority
     await verifyConverged(cluster, proposers, next, members);
     await checkRoles(cluster, members);
     assert.ok(network.counters(leader, majority[0] as string).refused > 0, network.events());
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });
 
 Deno.test("a node joins and the leader is removed while clients propose: the membership changes lose nothing and the new member has every create", async () => {
   const members = ["n1", "n2", "n3"];
-  const { cluster, network } = await startCluster(members);
-  try {
+  await withCluster(members, async (cluster, network) => {
     const leader = await currentLeader(cluster, "n1");
     const holder = members.find((id) => id !== leader) as string;
     // Every connection carries 15 ms each way: a round trip between nodes costs 30 ms.
     network.latency("*", "*", 15);
-    const proposers = new Proposers(cluster, holder);
-    for (const id of members) proposers.add(id);
+    const proposers = new Proposers(cluster, holder, members);
     await proposers.progress(15);
     cluster.define("n4");
     await cluster.start("n4", { join: cluster.address(holder) });
@@ -538,18 +534,13 @@ Deno.test("a node joins and the leader is removed while clients propose: the mem
     const list = await nodeListCli(cluster, next);
     assert.ok(!list.nodes.some((node) => node.id === leader), "the removed node is gone");
     await checkRoles(cluster, remaining);
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });
 
 Deno.test("a one-way cut from the leader, then connections cut again and again: the followers elect a leader, the old one follows it, and nothing acknowledged is lost", async () => {
   const members = ["n1", "n2", "n3"];
-  const { cluster, network } = await startCluster(members);
-  try {
-    const proposers = new Proposers(cluster, "n1");
-    for (const id of members) proposers.add(id);
+  await withCluster(members, async (cluster, network) => {
+    const proposers = new Proposers(cluster, "n1", members);
     await proposers.progress(15);
     const leader = await currentLeader(cluster, "n1");
     const others = members.filter((id) => id !== leader);
@@ -571,10 +562,7 @@ Deno.test("a one-way cut from the leader, then connections cut again and again: 
     await verifyConverged(cluster, proposers, next, members);
     await checkRoles(cluster, members);
     assert.ok(network.counters(leader, others[0] as string).refused > 0, network.events());
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });
 
 /** A raw TCP connection to a node's real peer port, reading whole frames. */
@@ -635,8 +623,7 @@ async function refusedBytes(cluster: ProcessCluster, id: string, bytes: Uint8Arr
 
 Deno.test("a real node refuses garbage, frames before the handshake and peers without the secret, logs each, and its cluster keeps working", async () => {
   const members = ["n1", "n2", "n3"];
-  const { cluster, network } = await startCluster(members);
-  try {
+  await withCluster(members, async (cluster) => {
     const target = await currentLeader(cluster, "n1");
     const member = members.find((id) => id !== target) as string;
     const before = await status(cluster, target);
@@ -703,12 +690,8 @@ Deno.test("a real node refuses garbage, frames before the handshake and peers wi
     );
     const after = await status(cluster, target);
     assert.deepEqual(after, before, "same leader, same term: nothing was disturbed");
-    const proposers = new Proposers(cluster, target);
-    for (const id of members) proposers.add(id);
+    const proposers = new Proposers(cluster, target, members);
     await proposers.progress(10, target);
     await verifyConverged(cluster, proposers, target, members);
-  } finally {
-    await cluster.close();
-    await network.close();
-  }
+  });
 });

@@ -284,12 +284,7 @@ export class ProcessCluster {
       stdout: "piped",
       stderr: "piped",
     }).output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+    return textOutput(output);
   }
 
   /** Runs `cleanup` first thing in {@link close} (e.g. closing files held on a mount). */
@@ -330,4 +325,21 @@ export class ProcessCluster {
   async logOf(id: string): Promise<string> {
     return await Deno.readTextFile(this.node(id).log).catch(() => "");
   }
+}
+
+/** A finished command's exit code and its output as text. */
+export function textOutput(output: Deno.CommandOutput): CommandText {
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+/** What {@link textOutput} returns. */
+export interface CommandText {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
 }
