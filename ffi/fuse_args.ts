@@ -1,7 +1,7 @@
 /**
  * The argument vector `fuse_session_new` parses (`struct fuse_args`), built
  * from typed mount options: allow_other, default_permissions, fsname,
- * subtype, max_read and auto_unmount. Knows nothing of ukai.
+ * subtype and max_read. Knows nothing of ukai.
  *
  * @module
  */
@@ -20,8 +20,6 @@ export interface MountArguments {
   allowOther: boolean;
   /** Let the kernel check permission bits. */
   defaultPermissions: boolean;
-  /** Have the fusermount3 helper unmount if the process dies. */
-  autoUnmount: boolean;
 }
 
 /** A `struct fuse_args` and the C strings it points to (keep it alive while libfuse reads it). */
@@ -51,7 +49,6 @@ export function mountOptionString(options: MountArguments): string {
   ];
   if (options.allowOther) parts.push("allow_other");
   if (options.defaultPermissions) parts.push("default_permissions");
-  if (options.autoUnmount) parts.push("auto_unmount");
   return parts.join(",");
 }
 

@@ -13,7 +13,6 @@ const options: MountArguments = {
   subtype: "ukai",
   allowOther: true,
   defaultPermissions: true,
-  autoUnmount: false,
 };
 
 Deno.test("mount options name the filesystem, cap reads at 1 MiB and add the chosen flags", () => {
@@ -22,8 +21,8 @@ Deno.test("mount options name the filesystem, cap reads at 1 MiB and add the cho
     "fsname=ukai:n1,subtype=ukai,max_read=1048576,allow_other,default_permissions",
   );
   expectEqual(
-    mountOptionString({ ...options, allowOther: false, autoUnmount: true }),
-    "fsname=ukai:n1,subtype=ukai,max_read=1048576,default_permissions,auto_unmount",
+    mountOptionString({ ...options, allowOther: false }),
+    "fsname=ukai:n1,subtype=ukai,max_read=1048576,default_permissions",
   );
 });
 

@@ -1,8 +1,7 @@
 /**
  * Mount lifecycle: a stale mount left by a process killed with SIGKILL is
- * detected and cleared and the same place mounts again; auto_unmount cleans up
- * after a killed process by itself; a clean unmount waits for requests in
- * flight; a mount kept busy past the timeout is aborted.
+ * detected and cleared and the same place mounts again; a clean unmount waits
+ * for requests in flight; a mount kept busy past the timeout is aborted.
  *
  * @module
  */
@@ -26,9 +25,9 @@ async function waitFor(condition: () => Promise<boolean> | boolean, what: string
 }
 
 /** Starts hold_mount.ts on `mountPoint` and resolves once it serves. */
-async function startHolder(mountPoint: string, ...flags: string[]): Promise<Deno.ChildProcess> {
+async function startHolder(mountPoint: string): Promise<Deno.ChildProcess> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", HOLD_MOUNT, mountPoint, ...flags],
+    args: ["run", "--allow-all", HOLD_MOUNT, mountPoint],
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -82,17 +81,6 @@ Deno.test("a mount left by a killed process is cleared and the place mounts agai
       await session.unmount();
     }
     expectEqual(await findMount(session.mountPoint), undefined, "mount after unmount");
-  });
-});
-
-Deno.test("with auto_unmount a killed process's mount disappears by itself", async () => {
-  await withMountPoint(async (mountPoint) => {
-    const holder = await startHolder(mountPoint, "--auto-unmount");
-    const canonical = (await Deno.realPath(`${mountPoint}/..`)) + "/mnt";
-    assert(await findMount(canonical) !== undefined, "mounted");
-    holder.kill("SIGKILL");
-    await holder.status;
-    await waitFor(async () => await findMount(canonical) === undefined, "auto unmount");
   });
 });
 

@@ -58,11 +58,6 @@ export interface FuseSessionOptions {
   allowOther?: boolean;
   /** Let the kernel check permission bits (default true). */
   defaultPermissions?: boolean;
-  /**
-   * Have libfuse's fusermount3 helper unmount if this process dies (default
-   * false). The helper process lives until this process exits.
-   */
-  autoUnmount?: boolean;
   /** Background requests (async reads, direct I/O) the kernel may keep in flight (default 128). */
   maxBackground?: number;
   /** Background requests above which the kernel reports congestion (default ¾ of maxBackground). */
@@ -225,7 +220,6 @@ export class FuseSession {
       subtype: options.subtype,
       allowOther: options.allowOther ?? true,
       defaultPermissions: options.defaultPermissions ?? true,
-      autoUnmount: options.autoUnmount ?? false,
     });
     const session = lib.fuse_session_new(
       args.struct,
