@@ -1,16 +1,17 @@
 /**
  * The Prometheus `/metrics` endpoint (prom-client from npm, which runs under
  * Deno): per-image I/O counters and latency histograms, out-of-sync blocks,
- * resync bytes, and per-node Raft, peer and capacity gauges. Counters and
- * gauges are read from the engine and the metadata at scrape time; latency
- * histograms are fed by the engine's observer as operations complete.
+ * resync bytes, and per-node Raft, peer and capacity gauges. Everything is
+ * read from the engine and the metadata at scrape time, the latency
+ * histograms too (control/latency_exposition.ts), so the I/O path pays for
+ * nothing here.
  *
  * @module
  */
 
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { LATENCY_BUCKETS_SECONDS, type TimedOperation } from "../engine/stats.ts";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { ControlContext } from "./context.ts";
+import { latencyExposition } from "./latency_exposition.ts";
 
 type ImageCounter =
   | "readOps"
@@ -52,9 +53,10 @@ const IMAGE_COUNTERS: [ImageCounter, string, string][] = [
 /** The metrics of one node. */
 export class Metrics {
   readonly registry = new Registry();
-  readonly #latency: Histogram<"image" | "operation">;
+  readonly #context: () => ControlContext | undefined;
 
   constructor(context: () => ControlContext | undefined) {
+    this.#context = context;
     const registers = [this.registry];
     for (const [field, name, help] of IMAGE_COUNTERS) {
       new Counter({
@@ -70,13 +72,6 @@ export class Metrics {
         },
       });
     }
-    this.#latency = new Histogram({
-      name: "ukai_image_operation_duration_seconds",
-      help: "Duration of reads, writes and flushes as the hypervisor sees them",
-      labelNames: ["image", "operation"],
-      buckets: [...LATENCY_BUCKETS_SECONDS],
-      registers,
-    });
     new Gauge({
       name: "ukai_image_out_of_sync_blocks",
       help: "Out-of-sync block copies of the image (all locations)",
@@ -155,13 +150,10 @@ export class Metrics {
     });
   }
 
-  /** Records one completed operation (the engine's observer). */
-  observe(image: string, operation: TimedOperation, seconds: number): void {
-    this.#latency.observe({ image, operation }, seconds);
-  }
-
   /** The exposition text and its content type. */
   async render(): Promise<{ body: string; contentType: string }> {
-    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+    const latency = latencyExposition(this.#context()?.engine.stats.entries() ?? []);
+    const body = `${await this.registry.metrics()}\n${latency}`;
+    return { body, contentType: this.registry.contentType };
   }
 }

@@ -169,7 +169,6 @@ async function assemble(
       resyncBytesPerSecond: config.resyncRate,
       bootId: await readBootId(),
     },
-    observe: (image, operation, seconds) => metrics.observe(image, operation, seconds),
   });
   await engine.start();
   cleanups.push(() => engine.stop());

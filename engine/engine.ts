@@ -24,7 +24,7 @@ import type { OwnerSession } from "./owner_session.ts";
 import { PeerHealth } from "./peer_health.ts";
 import { readRange } from "./reader.ts";
 import { Ownerships } from "./ownerships.ts";
-import { StatsRegistry, type TimedOperation } from "./stats.ts";
+import { StatsRegistry } from "./stats.ts";
 import { OperationTimer } from "./timing.ts";
 
 /** Tunables of the engine, with their defaults. */
@@ -66,8 +66,6 @@ export interface EngineOptions {
   readonly logger: Logger;
   readonly sleep: (ms: number) => Promise<void>;
   readonly settings?: Partial<EngineSettings>;
-  /** Told of every timed operation (for metrics histograms). */
-  readonly observe?: (image: string, operation: TimedOperation, seconds: number) => void;
 }
 
 /** One node's data path. */
@@ -111,7 +109,7 @@ export class Engine implements Channels {
       logger: options.logger.child("janitor"),
     });
     this.owners = new RemoteOwnerCalls(options.transport, this.settings);
-    this.#timer = new OperationTimer(options.nodeId, this.stats, options.clock, options.observe);
+    this.#timer = new OperationTimer(options.nodeId, this.stats, options.clock);
     this.#ownerships = new Ownerships({
       nodeId: options.nodeId,
       meta: options.meta,

@@ -37,8 +37,11 @@ export class LatencyHistogram {
 
   /** Records one observation. */
   observe(seconds: number): void {
-    let bucket = LATENCY_BUCKETS_SECONDS.findIndex((bound) => seconds <= bound);
-    if (bucket === -1) bucket = LATENCY_BUCKETS_SECONDS.length;
+    let bucket = 0;
+    for (const bound of LATENCY_BUCKETS_SECONDS) {
+      if (seconds <= bound) break;
+      bucket++;
+    }
     this.counts[bucket] = (this.counts[bucket] ?? 0) + 1;
     this.sumSeconds += seconds;
     this.count++;
@@ -101,6 +104,16 @@ export type ImageCounterName = (typeof IMAGE_COUNTER_NAMES)[number];
 
 const TIMED_HISTOGRAMS = ["readLatency", "writeLatency", "flushLatency"] as const;
 
+/** The kinds of operation whose latency is recorded. */
+export type TimedOperation = "read" | "write" | "flush";
+
+/** The histogram of {@link ImageStats} that records each kind of operation. */
+export const LATENCY_FIELDS: Readonly<Record<TimedOperation, (typeof TIMED_HISTOGRAMS)[number]>> = {
+  read: "readLatency",
+  write: "writeLatency",
+  flush: "flushLatency",
+};
+
 /** An image's statistics on one node as plain JSON: counters and latency summaries. */
 export type ImageStatsSummary =
   & Record<ImageCounterName, number>
@@ -157,9 +170,6 @@ export function checkStatsSummary(value: Readonly<Record<string, unknown>>): Ima
   }
   return value as unknown as ImageStatsSummary;
 }
-
-/** The kinds of operation whose latency is recorded. */
-export type TimedOperation = "read" | "write" | "flush";
 
 /** Statistics of every image this node did I/O for. */
 export class StatsRegistry {

@@ -1,6 +1,6 @@
 /**
  * Records what every I/O operation costs: latency into the image's
- * histograms (and the metrics observer), errors into its counters, and where
+ * histograms (which `/metrics` reads at scrape time), errors into its counters, and where
  * reads were served from. Wraps both the asynchronous path and the
  * synchronous hot path so they are measured the same way.
  *
@@ -8,7 +8,7 @@
  */
 
 import type { Clock } from "../base/clock.ts";
-import type { StatsRegistry, TimedOperation } from "./stats.ts";
+import { LATENCY_FIELDS, type StatsRegistry, type TimedOperation } from "./stats.ts";
 
 /** Measures operations for one node. */
 export class OperationTimer {
@@ -16,17 +16,12 @@ export class OperationTimer {
     readonly nodeId: string,
     readonly stats: StatsRegistry,
     readonly clock: Clock,
-    readonly observer?: (image: string, operation: TimedOperation, seconds: number) => void,
   ) {}
 
   /** Records the latency of an operation that started at `started` (monotonic ms). */
   observe(name: string, operation: TimedOperation, started: number): void {
-    const stats = this.stats.image(name);
     const seconds = (this.clock.monotonicMs() - started) / 1000;
-    if (operation === "read") stats.readLatency.observe(seconds);
-    else if (operation === "write") stats.writeLatency.observe(seconds);
-    else stats.flushLatency.observe(seconds);
-    this.observer?.(name, operation, seconds);
+    this.stats.image(name)[LATENCY_FIELDS[operation]].observe(seconds);
   }
 
   /** Runs asynchronous `work`, recording its latency and failure. */
