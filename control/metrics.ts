@@ -52,12 +52,12 @@ const IMAGE_COUNTERS: [ImageCounter, string, string][] = [
 
 /** The metrics of one node. */
 export class Metrics {
-  readonly registry = new Registry();
+  readonly #registry = new Registry();
   readonly #context: () => ControlContext | undefined;
 
   constructor(context: () => ControlContext | undefined) {
     this.#context = context;
-    const registers = [this.registry];
+    const registers = [this.#registry];
     for (const [field, name, help] of IMAGE_COUNTERS) {
       new Counter({
         name,
@@ -153,7 +153,7 @@ export class Metrics {
   /** The exposition text and its content type. */
   async render(): Promise<{ body: string; contentType: string }> {
     const latency = latencyExposition(this.#context()?.engine.stats.entries() ?? []);
-    const body = `${await this.registry.metrics()}\n${latency}`;
-    return { body, contentType: this.registry.contentType };
+    const body = `${await this.#registry.metrics()}\n${latency}`;
+    return { body, contentType: this.#registry.contentType };
   }
 }

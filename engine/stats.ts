@@ -102,22 +102,25 @@ export const IMAGE_COUNTER_NAMES = [
 /** The name of a counter. */
 export type ImageCounterName = (typeof IMAGE_COUNTER_NAMES)[number];
 
-const TIMED_HISTOGRAMS = ["readLatency", "writeLatency", "flushLatency"] as const;
-
 /** The kinds of operation whose latency is recorded. */
 export type TimedOperation = "read" | "write" | "flush";
 
+/** The latency histograms of {@link ImageStats}. */
+type LatencyField = "readLatency" | "writeLatency" | "flushLatency";
+
 /** The histogram of {@link ImageStats} that records each kind of operation. */
-export const LATENCY_FIELDS: Readonly<Record<TimedOperation, (typeof TIMED_HISTOGRAMS)[number]>> = {
+export const LATENCY_FIELDS: Readonly<Record<TimedOperation, LatencyField>> = {
   read: "readLatency",
   write: "writeLatency",
   flush: "flushLatency",
 };
 
+const TIMED_HISTOGRAMS = Object.values(LATENCY_FIELDS);
+
 /** An image's statistics on one node as plain JSON: counters and latency summaries. */
 export type ImageStatsSummary =
   & Record<ImageCounterName, number>
-  & Record<(typeof TIMED_HISTOGRAMS)[number], LatencySummary>;
+  & Record<LatencyField, LatencySummary>;
 
 /** Counters of one image on this node. */
 export class ImageStats {
