@@ -1,9 +1,11 @@
 /**
  * The Raft node around the pure core: one driver owns the `RawNode` and runs
  * the Ready procedure (raft/mod.ts) in a single sequential loop — send the
- * leader's appends, persist (fsync when required), only then send the rest,
- * apply, advance — so no vote or acknowledgement leaves before the state it
- * promises is durable, and the leader's fsync overlaps its followers'. Ticks come
+ * leader's appends and apply what was already durable, persist (fsync when
+ * required), only then send the rest, apply, advance — so no vote or
+ * acknowledgement leaves before the state it promises is durable, the
+ * leader's fsync overlaps its followers', and a commit is answered without
+ * waiting for the fsync of newer entries. Ticks come
  * from a timer (or from a test), messages from the peer transport. It also
  * takes snapshots of the state machine to compact the log, and resolves
  * ReadIndex requests once the applied index reaches them.
@@ -17,6 +19,7 @@ import type { Logger } from "../base/log.ts";
 import type { Rng } from "../base/rng.ts";
 import type { Transport } from "../net/mod.ts";
 import {
+  committedBeforePersist,
   type ConfChange,
   type ConfState,
   decodeConfChange,
@@ -305,29 +308,42 @@ export class RaftNode {
   }
 
   async #handleReady(ready: Ready): Promise<void> {
-    // A leader's appends go out at once, so its fsync and its followers' overlap.
+    // A leader's appends go out at once, so its fsync and its followers' overlap;
+    // entries committed earlier are applied (and their proposers answered) while
+    // this Ready's newer ones are saved.
     for (const message of ready.messages) {
       if (sendableBeforePersist(message, ready)) this.#send(message);
     }
+    this.#applyCommitted(committedBeforePersist(ready));
+    this.#resolveReads(ready);
     await this.#options.persistence.save(ready);
     for (const message of ready.messages) {
       if (!sendableBeforePersist(message, ready)) this.#send(message);
     }
     if (ready.snapshot !== undefined) this.#restore(ready.snapshot);
+    const membershipChanged = this.#applyCommitted(ready.committedEntries);
+    this.raw.advance();
+    await this.#maybeCompact(membershipChanged);
+  }
+
+  /** Applies the entries not applied yet and wakes their waiters; true when the membership changed. */
+  #applyCommitted(entries: readonly Entry[]): boolean {
     let membershipChanged = false;
-    for (const entry of ready.committedEntries) {
+    for (const entry of entries) {
       if (entry.index <= this.#applied) continue;
       membershipChanged = this.#apply(entry) || membershipChanged;
     }
-    this.raw.advance();
+    this.#wakeAppliedWaiters();
+    return membershipChanged;
+  }
+
+  #resolveReads(ready: Ready): void {
     for (const state of ready.readStates) {
       const key = new TextDecoder().decode(state.context);
       const waiter = this.#readWaiters.get(key);
       this.#readWaiters.delete(key);
       waiter?.resolve(state.index);
     }
-    this.#wakeAppliedWaiters();
-    await this.#maybeCompact(membershipChanged);
   }
 
   #restore(snapshot: Snapshot): void {

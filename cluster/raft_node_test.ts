@@ -1,7 +1,8 @@
 /**
  * Tests of the Raft node driver against a persistence whose saves are held
  * open: votes wait for the durable term and vote, the leader's appends leave
- * while it saves them, and nothing is applied before it is durable.
+ * while it saves them, nothing is applied before it is durable, and what is
+ * durable is applied without waiting for the save of newer entries.
  */
 
 import assert from "node:assert/strict";
@@ -69,13 +70,16 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-function startNode(sent: { to: string; type: number; body: Uint8Array }[]) {
+function startNode(
+  sent: { to: string; type: number; body: Uint8Array }[],
+  stateMachine: RaftApplier = applier,
+) {
   const persistence = new HeldPersistence();
   const node = new RaftNode({
     id: "a",
     persistence,
     transport: recordingTransport(sent),
-    applier,
+    applier: stateMachine,
     logger: silentLogger,
     rng: new Rng(1),
     timings: { tickMs: 10, electionTicks: 10, heartbeatTicks: 1, snapshotEntries: 100 },
@@ -153,5 +157,43 @@ Deno.test("RaftNode's leader sends its appends while it saves them, and applies 
   }
   assert.ok(node.applied >= index, "applied once durable");
   for (const save of persistence.pending.splice(0)) save.release();
+  await node.stop();
+});
+
+Deno.test("RaftNode applies a durable committed entry while it saves newer ones", async () => {
+  const sent: { to: string; type: number; body: Uint8Array }[] = [];
+  const applied: string[] = [];
+  const { node, persistence } = startNode(sent, {
+    ...applier,
+    applyEntry: (entry) => applied.push(new TextDecoder().decode(entry.data)),
+  });
+  const { held, term } = await campaign(node, persistence, sent);
+  held.release();
+  await settle();
+  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
+  node.tick();
+  await settle();
+  const proposed = node.propose(new TextEncoder().encode("x"));
+  assert.equal(proposed.kind, "appended");
+  const index = proposed.kind === "appended" ? proposed.index : 0;
+  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  assert.deepEqual(applied, [], "x is durable here but not yet acknowledged by a quorum");
+  // b acknowledges x, and y is proposed: one Ready commits x and brings y to save.
+  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
+  node.propose(new TextEncoder().encode("y"));
+  await settle();
+  const saving = persistence.pending.find((save) => save.ready.entries.length > 0);
+  assert.ok(saving !== undefined, "y is being saved");
+  assert.equal(saving.ready.committedEntries.at(-1)?.index, index, "the Ready commits x");
+  assert.deepEqual(applied, ["x"], "x applied while y's save is held open");
+  assert.equal(node.applied, index);
+  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  assert.deepEqual(applied, ["x"], "y waits for b's acknowledgement");
   await node.stop();
 });

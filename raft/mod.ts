@@ -30,7 +30,8 @@
  *    it is delivered, `reportSnapshot(id, true)`. Call `reportUnreachable(id)`
  *    when the transport gives up on a peer.
  * 4. **Apply**: if `rd.snapshot`, restore the state machine from it; then apply
- *    `rd.committedEntries` in order. For an entry of type `"confChange"`, decode
+ *    `rd.committedEntries` in order. The prefix `committedBeforePersist(rd)`
+ *    (entries already durable here) may be applied earlier, while step 2 runs. For an entry of type `"confChange"`, decode
  *    its data with `decodeConfChange` and call `applyConfChange()` (then store
  *    the returned `ConfState` with your next snapshot). Serve each of
  *    `rd.readStates` once the applied index reaches its `index`.
@@ -134,6 +135,7 @@ export {
 } from "./config.ts";
 export type { Dropped, DropReason, ProposeResult, ReadIndexResult } from "./raft.ts";
 export {
+  committedBeforePersist,
   type ProgressStatus,
   RawNode,
   type Ready,

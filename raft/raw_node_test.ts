@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { Rng } from "../base/rng.ts";
 import { entry, msg, storageWith } from "./_test_util.ts";
 import type { TestingKnobs } from "./config.ts";
-import { decodeConfChange } from "./codec.ts";
-import { RawNode, type Ready, sendableBeforePersist } from "./raw_node.ts";
+import { decodeConfChange, encodeConfChange } from "./codec.ts";
+import { committedBeforePersist, RawNode, type Ready, sendableBeforePersist } from "./raw_node.ts";
 import { MemoryStorage } from "./storage.ts";
 import { MessageType, NO_NODE } from "./types.ts";
 
@@ -143,7 +143,67 @@ Deno.test("with one voter, an append that tells a learner of a commit in the sam
   const toLearner = ready.messages.find((m) => m.type === MessageType.App && m.to === "2");
   assert.ok(toLearner !== undefined && toLearner.commit === 2);
   assert.equal(sendableBeforePersist(toLearner, ready), false);
+  assert.deepEqual(
+    committedBeforePersist(ready),
+    [],
+    "nor is the entry applied before it is durable",
+  );
   persistAndAdvance(node, storage, ready);
+});
+
+Deno.test("committed entries already durable may be applied while newer ones are persisted", () => {
+  const storage = new MemoryStorage({ confState: { voters: ["1", "2", "3"], learners: [] } });
+  const node = newNode("1", storage);
+  node.campaign();
+  handleReady(node, storage);
+  node.step(msg(MessageType.VoteResp, "2", "1", { term: 1 }));
+  handleReady(node, storage);
+  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 1 }));
+  handleReady(node, storage);
+  node.propose(new TextEncoder().encode("x"));
+  handleReady(node, storage);
+  // Entry 2 is durable here; its acknowledgement and a new proposal share the next Ready.
+  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 2 }));
+  node.propose(new TextEncoder().encode("y"));
+  const ready = node.ready();
+  assert.deepEqual(ready.entries.map((e) => e.index), [3]);
+  assert.deepEqual(ready.committedEntries.map((e) => e.index), [2]);
+  assert.deepEqual(committedBeforePersist(ready).map((e) => e.index), [2]);
+  persistAndAdvance(node, storage, ready);
+
+  const followerStorage = new MemoryStorage({
+    confState: { voters: ["1", "2", "3"], learners: [] },
+  });
+  const follower = newNode("2", followerStorage);
+  follower.step(
+    msg(MessageType.App, "1", "2", { term: 1, entries: [entry(1, 1), entry(2, 1)], commit: 2 }),
+  );
+  const learned = follower.ready();
+  assert.deepEqual(learned.committedEntries.map((e) => e.index), [1, 2]);
+  assert.deepEqual(committedBeforePersist(learned), [], "learnt in this Ready: persist first");
+  persistAndAdvance(follower, followerStorage, learned);
+});
+
+Deno.test("the early-applied prefix stops at a membership change and is empty with a snapshot", () => {
+  const change = {
+    index: 3,
+    term: 1,
+    type: "confChange" as const,
+    data: encodeConfChange({ type: "addNode", nodeId: "4", context: new Uint8Array() }),
+  };
+  const ready: Ready = {
+    entries: [entry(6, 1)],
+    committedEntries: [entry(2, 1), change, entry(4, 1), entry(5, 1)],
+    messages: [],
+    readStates: [],
+    mustSync: true,
+  };
+  assert.deepEqual(committedBeforePersist(ready).map((e) => e.index), [2]);
+  const snapshot = {
+    data: new Uint8Array(),
+    metadata: { index: 1, term: 1, confState: { voters: ["1"], learners: [] } },
+  };
+  assert.deepEqual(committedBeforePersist({ ...ready, snapshot }), []);
 });
 
 Deno.test("ready() must be paired with advance(); work done in between goes into the next Ready", () => {

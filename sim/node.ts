@@ -24,6 +24,7 @@
 import { assert } from "../base/assert.ts";
 import type { Rng } from "../base/rng.ts";
 import {
+  committedBeforePersist,
   type ConfChange,
   type Config,
   type ConfState,
@@ -344,13 +345,15 @@ export class SimNode {
     assert(false, `${this.id}: more than ${READYS_PER_PUMP_MAX} Readys in one pump`);
   }
 
-  /** Step 2 (without the fsync). Undefined when the node crashed at a crash point. */
+  /** Step 2 (without the fsync), applying early what was durable before. Undefined when the node crashed at a crash point. */
   #persist(ready: Ready): WrittenReady | undefined {
     // The leader's appends leave now, overlapping its fsync; the planted bug sends everything.
     const early = this.#environment.knobs.bugs.sendBeforeFsync
       ? ready.messages
       : ready.messages.filter((message) => sendableBeforePersist(message, ready));
     this.#send(early);
+    // Entries durable before this Ready are applied while it is written (no crash point in them).
+    for (const entry of committedBeforePersist(ready)) this.#apply(entry);
     const record: WalRecord = { entries: ready.entries };
     if (ready.snapshot !== undefined) record.snapshot = ready.snapshot;
     if (ready.hardState !== undefined) record.hardState = ready.hardState;
@@ -383,7 +386,7 @@ export class SimNode {
     if (grantsVote && this.#crashAt("afterVoteGrant")) return;
     if (ready.snapshot !== undefined) this.#restoreSnapshot(ready);
     for (const entry of ready.committedEntries) {
-      if (!this.#apply(entry)) return;
+      if (entry.index > this.#appliedIndex && !this.#apply(entry)) return;
     }
     for (const readState of ready.readStates) this.#queueRead(readState);
     this.#serveReads();
