@@ -187,6 +187,7 @@ Deno.test({
       assert.ok(results.raft.samples.every((s) => s.system === "ukai"), "no etcd without peers");
       assert.ok(results.resync !== null && results.resync.sizes.length === 2, "resync sizes");
       assert.equal(results.resync.caps.length, 2, "both rate caps");
+      assert.equal(results.resync.coldCache, true, "both copies started from an empty cache");
       assert.ok(results.scale !== null && results.scale.nodes.length === 2, "node counts");
       assert.ok(results.verdicts.some((v) => v.pass !== null), "some verdicts judged");
       const text = await Deno.readTextFile(`${out}/${markdown}`);
@@ -202,6 +203,7 @@ Deno.test({
         assert.ok(text.includes(heading), `the Markdown has "${heading}"`);
       }
       assert.match(text, /\| ukai-1 \| [0-9.]+ \| [0-9.]+ \|/, "a table row for ukai-1");
+      assert.ok(text.includes("Page cache: emptied"), "the resync table says how the cache was");
       if (plots) assert.ok(files.some((name) => name.endsWith("-latency.png")), "latency plot");
       const mounts = await Deno.readTextFile("/proc/mounts");
       assert.ok(!mounts.includes("ukai-bench-"), "nothing left mounted");

@@ -309,6 +309,19 @@ function raftSection(raft: RaftReport): string[] {
   return lines;
 }
 
+function cacheNote(coldCache: boolean | undefined): string {
+  if (coldCache === true) {
+    return "Page cache: emptied (sync, drop_caches) before the plain copy and before the resync, " +
+      "so both read the source from disk.";
+  }
+  if (coldCache === false) {
+    return "Page cache: the kernel refused drop_caches; each copy found whatever the one before " +
+      "left cached.";
+  }
+  return "Page cache: not emptied (this run predates that): the plain copy ran first, with the " +
+    "source still cached from the fill.";
+}
+
 function resyncSection(resync: ResyncReport): string[] {
   const lines = [
     `## Resync (2 nodes, ${resync.blockSize / 2 ** 20} MiB blocks) against a plain copy`,
@@ -329,6 +342,7 @@ function resyncSection(resync: ResyncReport): string[] {
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
+  lines.push("", cacheNote(resync.coldCache));
   lines.push(
     "",
     "Rate caps: the steady rate runs from 1 s after the first block in sync (the token bucket " +

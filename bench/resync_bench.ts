@@ -3,7 +3,8 @@
  * nodes: an image filled through n1 gets a second location on n2, and the
  * time until every block is in sync gives the resync rate; the baseline is a
  * plain `cp -r` of the same block files from n1's folder into n2's, followed
- * by a sync (resync also makes each block durable). Sizes run from small to
+ * by a sync (resync also makes each block durable). Both start with an empty
+ * page cache, so both read the source from disk. Sizes run from small to
  * large, which is also the resync scale table. The caps: a per-image rate
  * (`POST /v1/images/NAME/sync {rate}`) and a node rate (`ukai serve
  * --resync-rate`, on a second cluster) must hold within 10%.
@@ -53,6 +54,11 @@ export interface RateCapSample {
 /** What the resync benchmark measured. */
 export interface ResyncReport {
   readonly blockSize: number;
+  /**
+   * Whether the page cache was emptied before each copy (both read the source
+   * from disk); absent in reports made before it was.
+   */
+  readonly coldCache?: boolean;
   readonly sizes: ResyncSample[];
   readonly caps: RateCapSample[];
 }
@@ -141,6 +147,22 @@ async function resync(
   return { seconds, firstBlockSeconds: first, steadyBytesPerSecond: steady };
 }
 
+/**
+ * Writes back dirty pages and empties the page cache, so that the plain copy
+ * and the resync both start from disk: the fill leaves the source in the
+ * cache, and whichever copy ran second used to find it evicted by the first.
+ * False when the kernel refused (not root, or a container without access).
+ */
+async function dropCaches(cleanup: Cleanup): Promise<boolean> {
+  await run("sync", [], { cleanup });
+  try {
+    await Deno.writeTextFile("/proc/sys/vm/drop_caches", "3\n");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function plainCopySeconds(cleanup: Cleanup, cluster: UkaiCluster, name: string) {
   const source = await imageFolder(cluster.processes.node("n1").data, name);
   if (source === null) throw new Error(`Cannot find the block files of ${name} on n1`);
@@ -187,12 +209,15 @@ export async function resyncBench(
 ): Promise<ResyncReport> {
   const sizes: ResyncSample[] = [];
   const caps: RateCapSample[] = [];
+  let coldCache = true;
   const cluster = await startUkaiCluster(cleanup, { nodes: 2, ukaiRoot: options.ukaiRoot });
   try {
     for (const size of options.sizes) {
       const name = `resync-${size}`;
       await filledImage(cleanup, cluster, name, size);
+      coldCache = await dropCaches(cleanup) && coldCache;
       const plainSeconds = await plainCopySeconds(cleanup, cluster, name);
+      coldCache = await dropCaches(cleanup) && coldCache;
       const timing = await resync(cleanup, cluster, name, size);
       const ukaiSeconds = timing.seconds;
       await cluster.processes.call("n1", "DELETE", `/v1/images/${name}?force=1`);
@@ -232,5 +257,5 @@ export async function resyncBench(
       `resync cap (${cap.kind}): ${cap.measuredBytesPerSecond} B/s for a cap of ${cap.capBytesPerSecond}`,
     );
   }
-  return { blockSize: UKAI_BLOCK_SIZE, sizes, caps };
+  return { blockSize: UKAI_BLOCK_SIZE, coldCache, sizes, caps };
 }

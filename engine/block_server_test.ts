@@ -119,6 +119,28 @@ Deno.test("BlockServer refuses unknown images, other nodes' blocks, out-of-sync 
   }
 });
 
+Deno.test("BlockServer.exportBlock() checks again when it reads: a copy marked out of sync meanwhile is refused", async () => {
+  const { meta, servers, uid, cleanup } = await setup();
+  try {
+    await meta.propose({ type: "owner.take", name: "vm", node: "a", kind: "io", expectedEpoch: 0 });
+    await servers.b.write(header(uid, { epoch: 1 }), new Uint8Array([1, 2, 3, 4, 5]));
+    const exporting = servers.b.exportBlock(header(uid, { epoch: 1, offset: 0, length: 0 }));
+    // Between the request (checked, disk asked) and the read on a later turn:
+    await meta.propose({
+      type: "blocks.mark",
+      name: "vm",
+      epoch: 1,
+      marks: [{ node: "b", ranges: [{ start: 1, end: 2 }], status: "outOfSync" }],
+      retireActivity: [],
+    });
+    await assert.rejects(exporting, { code: "NOT_A_LOCATION" });
+    const exported = await servers.a.exportBlock(header(uid, { epoch: 1, offset: 0, length: 0 }));
+    assert.deepEqual(exported.extents, [], "a's copy of block 1 was never written");
+  } finally {
+    await cleanup();
+  }
+});
+
 Deno.test("BlockServer refuses requests older than its fence, also after a restart", async () => {
   const { root, meta, stores, servers, uid, cleanup } = await setup();
   try {

@@ -38,6 +38,7 @@ const symbols = {
   fsync: { parameters: ["i32"], result: "i32", nonblocking: true },
   fdatasync: { parameters: ["i32"], result: "i32", nonblocking: true },
   sync_file_range: { parameters: ["i32", "i64", "i64", "u32"], result: "i32" },
+  posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   umount2: { parameters: ["buffer", "i32"], result: "i32", nonblocking: true },
@@ -179,6 +180,19 @@ export function fallocate(fd: number, mode: number, offset: number, length: numb
  */
 export function startWriteback(fd: number): void {
   check(libc().sync_file_range(fd, 0n, 0n, 2), "sync_file_range");
+}
+
+/** posix_fadvise(2) advice: the range will be read soon. */
+const POSIX_FADV_WILLNEED = 3;
+
+/**
+ * Starts reading `[offset, offset + length)` of `fd` into the page cache
+ * (posix_fadvise POSIX_FADV_WILLNEED) without waiting for it, so that a later
+ * pread finds it there. Several such reads proceed in parallel on the disk.
+ */
+export function adviseWillNeed(fd: number, offset: number, length: number): void {
+  const error = libc().posix_fadvise(fd, BigInt(offset), BigInt(length), POSIX_FADV_WILLNEED);
+  if (error !== 0) throw new OsError("posix_fadvise", error);
 }
 
 /** ftruncate(2). */

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { Errno, OsError } from "./errno.ts";
 import {
+  adviseWillNeed,
   closeFile,
   fdatasync,
   openFile,
@@ -29,6 +30,25 @@ Deno.test("startWriteback() starts writeback of a file's dirty pages and reports
     }
     assert.throws(
       () => startWriteback(fd),
+      (error) => error instanceof OsError && error.errno === Errno.EBADF,
+    );
+  } finally {
+    await Deno.remove(folder, { recursive: true });
+  }
+});
+
+Deno.test("adviseWillNeed() accepts a file range and reports a bad descriptor", async () => {
+  const folder = await Deno.makeTempDir({ prefix: "ukai-libc-" });
+  try {
+    const fd = openFile(`${folder}/f`, OpenFlags.RDWR | OpenFlags.CREAT);
+    try {
+      pwrite(fd, new Uint8Array(8192).fill(3), 0);
+      adviseWillNeed(fd, 0, 8192);
+    } finally {
+      closeFile(fd);
+    }
+    assert.throws(
+      () => adviseWillNeed(fd, 0, 8192),
       (error) => error instanceof OsError && error.errno === Errno.EBADF,
     );
   } finally {

@@ -471,3 +471,39 @@ Deno.test("flush syncs files concurrently but at most syncConcurrencyMax at once
   assertEquals(peak, 3);
   await store.close();
 });
+
+/** Pages of `path` in the page cache, by util-linux's fincore. */
+async function residentBytes(path: string): Promise<number> {
+  const output = await new Deno.Command("fincore", { args: ["-b", "-n", "-o", "RES", path] })
+    .output();
+  assert(output.success, `fincore ${path} failed`);
+  return Number(new TextDecoder().decode(output.stdout).trim());
+}
+
+Deno.test("prefetch reads a block into the page cache; a missing or wrong-size block is left to the read", async () => {
+  await using folder = await temporaryFolder();
+  const store = await openStore(folder.path);
+  const image = store.image("vm1", BLOCK);
+  image.write(0, 0, pattern(BLOCK, 7));
+  await image.flush();
+  const path = image.blockPath(0);
+  // GNU dd: drop the (clean) file's pages from the cache.
+  const drop = await new Deno.Command("dd", {
+    args: [`if=${path}`, "iflag=nocache", "count=0", "status=none"],
+  }).output();
+  assert(drop.success, "dd could not drop the cache");
+  assertEquals(await residentBytes(path), 0, "the block starts out of the cache");
+  image.prefetch(0);
+  let resident = 0;
+  for (let attempt = 0; attempt < 100 && resident < BLOCK; attempt++) {
+    resident = await residentBytes(path);
+    if (resident < BLOCK) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assertEquals(resident, BLOCK, "the whole block was read ahead");
+  image.prefetch(1);
+  assertEquals(image.readPacked(1), { extents: [], data: new Uint8Array(0) }, "nothing to read");
+  await Deno.writeFile(image.blockPath(2), new Uint8Array(100));
+  image.prefetch(2);
+  expectError(() => image.readPacked(2), "BLOCK_FILE_CORRUPT");
+  await store.close();
+});

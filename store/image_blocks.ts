@@ -19,7 +19,15 @@ import { assert } from "../base/assert.ts";
 import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import { Errno, OsError } from "../ffi/errno.ts";
-import { fallocate, FallocateMode, fstat, OpenFlags, pread, startWriteback } from "../ffi/libc.ts";
+import {
+  adviseWillNeed,
+  fallocate,
+  FallocateMode,
+  fstat,
+  OpenFlags,
+  pread,
+  startWriteback,
+} from "../ffi/libc.ts";
 import { writeInPieces, writePointerInPieces } from "./_write_pieces.ts";
 import {
   allocatedBytesOf,
@@ -214,6 +222,23 @@ export class ImageBlocks {
     return file === null
       ? []
       : scanDataExtents(file.fd, this.blockSize, this.blockPath(blockIndex));
+  }
+
+  /**
+   * Starts reading block `blockIndex` from disk into the page cache without
+   * waiting, for a {@link readPacked} soon after: the blocks a resync has in
+   * flight then come off the disk in parallel rather than one by one. Only
+   * advice: a missing block has nothing to read, and a failure here is left
+   * to the read itself to report.
+   */
+  prefetch(blockIndex: number): void {
+    try {
+      this.#checkRange(blockIndex, 0, 0);
+      const file = this.#openBlockFile(blockIndex, false);
+      if (file !== null) adviseWillNeed(file.fd, 0, this.blockSize);
+    } catch (error) {
+      if (!(error instanceof UkaiError) && !(error instanceof OsError)) throw error;
+    }
   }
 
   /**
