@@ -13,6 +13,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import { BlockStatus, type ImageRecord, imageStoreKey, type MetaStore } from "../meta/mod.ts";
@@ -254,7 +255,7 @@ export class BlockServer {
     const image = this.#image(header.uid);
     this.#checkTarget(image, header, "inSync");
     if (this.#admitsNow(image, header.epoch)) this.blocksOf(image).prefetch(header.block);
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await new Promise((resolve) => setImmediate(resolve));
     return await this.#serve(
       header,
       "inSync",
