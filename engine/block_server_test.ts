@@ -55,6 +55,17 @@ async function setup() {
   return { root, meta, stores, servers, uid, cleanup };
 }
 
+/** Marks b's copy of block 1 out of sync, at epoch 1 (a's ownership). */
+async function markBlock1OfBOutOfSync(meta: MemoryMetaStore): Promise<void> {
+  await meta.propose({
+    type: "blocks.mark",
+    name: "vm",
+    epoch: 1,
+    marks: [{ node: "b", ranges: [{ start: 1, end: 2 }], status: "outOfSync" }],
+    retireActivity: [],
+  });
+}
+
 const header = (uid: number, fields: Partial<Record<string, number>> = {}) => ({
   uid,
   epoch: 0,
@@ -103,13 +114,7 @@ Deno.test("BlockServer refuses unknown images, other nodes' blocks, out-of-sync 
       },
     );
     await meta.propose({ type: "owner.take", name: "vm", node: "a", kind: "io", expectedEpoch: 0 });
-    await meta.propose({
-      type: "blocks.mark",
-      name: "vm",
-      epoch: 1,
-      marks: [{ node: "b", ranges: [{ start: 1, end: 2 }], status: "outOfSync" }],
-      retireActivity: [],
-    });
+    await markBlock1OfBOutOfSync(meta);
     await assert.rejects(async () => await servers.b.read(header(uid, { epoch: 1 })), {
       code: "NOT_A_LOCATION",
     });
@@ -126,13 +131,7 @@ Deno.test("BlockServer.exportBlock() checks again when it reads: a copy marked o
     await servers.b.write(header(uid, { epoch: 1 }), new Uint8Array([1, 2, 3, 4, 5]));
     const exporting = servers.b.exportBlock(header(uid, { epoch: 1, offset: 0, length: 0 }));
     // Between the request (checked, disk asked) and the read on a later turn:
-    await meta.propose({
-      type: "blocks.mark",
-      name: "vm",
-      epoch: 1,
-      marks: [{ node: "b", ranges: [{ start: 1, end: 2 }], status: "outOfSync" }],
-      retireActivity: [],
-    });
+    await markBlock1OfBOutOfSync(meta);
     await assert.rejects(exporting, { code: "NOT_A_LOCATION" });
     const exported = await servers.a.exportBlock(header(uid, { epoch: 1, offset: 0, length: 0 }));
     assert.deepEqual(exported.extents, [], "a's copy of block 1 was never written");

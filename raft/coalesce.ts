@@ -30,14 +30,13 @@ export function coalesceMessages(messages: readonly Message[], maxEntryBytes: nu
   const lastTo = new Map<string, number>();
   for (const message of messages) {
     const at = lastTo.get(message.to);
-    const previous = at === undefined ? undefined : out[at];
-    const joined = previous === undefined ? undefined : join(previous, message, maxEntryBytes);
-    if (joined !== undefined && at !== undefined) {
+    const joined = at === undefined ? undefined : join(out[at] as Message, message, maxEntryBytes);
+    if (at !== undefined && joined !== undefined) {
       out[at] = joined;
-      continue;
+    } else {
+      lastTo.set(message.to, out.length);
+      out.push(message);
     }
-    lastTo.set(message.to, out.length);
-    out.push(message);
   }
   return out;
 }

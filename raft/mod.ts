@@ -31,8 +31,9 @@
  *    when the transport gives up on a peer.
  * 4. **Apply**: if `rd.snapshot`, restore the state machine from it; then apply
  *    `rd.committedEntries` in order. The prefix `committedBeforePersist(rd)`
- *    (entries already durable here) may be applied earlier, while step 2 runs. For an entry of type `"confChange"`, decode
- *    its data with `decodeConfChange` and call `applyConfChange()` (then store
+ *    (entries already durable here) may be applied earlier, while step 2
+ *    runs. For an entry of type `"confChange"`, decode its data with
+ *    `decodeConfChange` and call `applyConfChange()` (then store
  *    the returned `ConfState` with your next snapshot). Serve each of
  *    `rd.readStates` once the applied index reaches its `index`.
  * 5. `node.advance()`.

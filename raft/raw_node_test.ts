@@ -184,6 +184,31 @@ Deno.test("committed entries already durable may be applied while newer ones are
   persistAndAdvance(follower, followerStorage, learned);
 });
 
+Deno.test("a leader's Ready after many proposals carries one append per follower", () => {
+  const storage = new MemoryStorage({ confState: { voters: ["1", "2", "3"], learners: [] } });
+  const node = newNode("1", storage);
+  node.campaign();
+  handleReady(node, storage);
+  node.step(msg(MessageType.VoteResp, "2", "1", { term: 1 }));
+  handleReady(node, storage);
+  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 1 }));
+  node.step(msg(MessageType.AppResp, "3", "1", { term: 1, index: 1 }));
+  handleReady(node, storage);
+  for (let i = 0; i < 10; i++) node.propose(new TextEncoder().encode(`p${i}`));
+  const ready = handleReady(node, storage);
+  const indexes = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  assert.deepEqual(ready.entries.map((e) => e.index), indexes);
+  const appends = ready.messages.filter((m) => m.type === MessageType.App);
+  assert.deepEqual(appends.map((m) => m.to).sort(), ["2", "3"]);
+  for (const append of appends) assert.deepEqual(append.entries.map((e) => e.index), indexes);
+  // One acknowledgement of the last index releases all ten in-flight appends.
+  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 11 }));
+  assert.equal(node.status().progress.get("3")?.inflightCount, 10, "counted as sent by the core");
+  assert.equal(node.status().progress.get("2")?.match, 11);
+  assert.equal(node.status().progress.get("2")?.inflightCount, 0);
+  assert.equal(node.status().commit, 11);
+});
+
 Deno.test("the early-applied prefix stops at a membership change and is empty with a snapshot", () => {
   const change = {
     index: 3,
