@@ -8,7 +8,10 @@
  * 4 KiB folios, ~3.5 µs into 64 KiB ones and 10–14 µs into 1 MiB ones, while
  * sequential writes in 64 KiB pieces still run at 3–8 GB/s, above what a FUSE
  * mount delivers. A VM disk mixes both (a sequential copy, then random
- * writes), so block files are written in 64 KiB pieces.
+ * writes), so block files are written in 64 KiB pieces. 16 KiB pieces were
+ * tried through the mount: no gain for 4 KiB random writes at depth 16 (45.1k
+ * IOPS, 64 KiB pieces 45.4k; means of three runs) and 12% less throughput for
+ * 1 MiB sequential writes.
  *
  * @module
  */
