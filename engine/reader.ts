@@ -33,7 +33,9 @@ function describe(node: string, error: unknown): string {
 }
 
 /**
- * Reads `[offset, offset + target.length)` of `image` into `target`.
+ * Reads `[offset, offset + target.length)` of `image` into `target`. Settles
+ * only once every segment has: when one fails, the others are still awaited,
+ * so nothing writes into `target` after the call has settled.
  *
  * @throws {UkaiError} NO_IN_SYNC_LOCATION when a block has no copy that answers; STALE_EPOCH
  *   when a copy is fenced at a newer epoch (the caller lost or lacks ownership)
@@ -45,7 +47,7 @@ export async function readRange(
   target: Uint8Array,
 ): Promise<void> {
   const segments = splitIntoSegments(offset, target.length, image.blockSize);
-  await Promise.all(segments.map(async (segment) => {
+  const outcomes = await Promise.allSettled(segments.map(async (segment) => {
     const candidates = context.health.orderForRead(context.copiesOf(segment.block), context.nodeId);
     const failures: string[] = [];
     for (const node of candidates) {
@@ -75,4 +77,6 @@ export async function readRange(
       }`,
     );
   }));
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
+  if (failed !== undefined) throw failed.reason;
 }
