@@ -31,6 +31,24 @@ function newNode(
   });
 }
 
+/**
+ * Node 1 of voters 1-3, elected by node 2's vote, with its empty entry
+ * acknowledged by `ackedBy` and every Ready handled.
+ */
+function electedLeader(ackedBy: readonly string[]): { node: RawNode; storage: MemoryStorage } {
+  const storage = new MemoryStorage({ confState: { voters: ["1", "2", "3"], learners: [] } });
+  const node = newNode("1", storage);
+  node.campaign();
+  handleReady(node, storage);
+  node.step(msg(MessageType.VoteResp, "2", "1", { term: 1 }));
+  handleReady(node, storage);
+  for (const follower of ackedBy) {
+    node.step(msg(MessageType.AppResp, follower, "1", { term: 1, index: 1 }));
+  }
+  handleReady(node, storage);
+  return { node, storage };
+}
+
 /** Follows the Ready procedure once: persist, (collect messages), apply, advance. */
 function handleReady(node: RawNode, storage: MemoryStorage): Ready {
   const ready = node.ready();
@@ -152,14 +170,7 @@ Deno.test("with one voter, an append that tells a learner of a commit in the sam
 });
 
 Deno.test("committed entries already durable may be applied while newer ones are persisted", () => {
-  const storage = new MemoryStorage({ confState: { voters: ["1", "2", "3"], learners: [] } });
-  const node = newNode("1", storage);
-  node.campaign();
-  handleReady(node, storage);
-  node.step(msg(MessageType.VoteResp, "2", "1", { term: 1 }));
-  handleReady(node, storage);
-  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 1 }));
-  handleReady(node, storage);
+  const { node, storage } = electedLeader(["2"]);
   node.propose(new TextEncoder().encode("x"));
   handleReady(node, storage);
   // Entry 2 is durable here; its acknowledgement and a new proposal share the next Ready.
@@ -185,15 +196,7 @@ Deno.test("committed entries already durable may be applied while newer ones are
 });
 
 Deno.test("a leader's Ready after many proposals carries one append per follower", () => {
-  const storage = new MemoryStorage({ confState: { voters: ["1", "2", "3"], learners: [] } });
-  const node = newNode("1", storage);
-  node.campaign();
-  handleReady(node, storage);
-  node.step(msg(MessageType.VoteResp, "2", "1", { term: 1 }));
-  handleReady(node, storage);
-  node.step(msg(MessageType.AppResp, "2", "1", { term: 1, index: 1 }));
-  node.step(msg(MessageType.AppResp, "3", "1", { term: 1, index: 1 }));
-  handleReady(node, storage);
+  const { node, storage } = electedLeader(["2", "3"]);
   for (let i = 0; i < 10; i++) node.propose(new TextEncoder().encode(`p${i}`));
   const ready = handleReady(node, storage);
   const indexes = [2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
