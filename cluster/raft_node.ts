@@ -18,6 +18,7 @@ import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import type { Rng } from "../base/rng.ts";
 import type { Transport } from "../net/mod.ts";
+import { CommitNotices, isCommitNotice } from "./commit_notices.ts";
 import {
   committedBeforePersist,
   type ConfChange,
@@ -108,9 +109,11 @@ export class RaftNode {
   readonly #appliedWaiters: { index: number; resolve: () => void }[] = [];
   /** A failure of the loop (a disk error): the node must stop, nothing more is safe. */
   #failure: unknown = null;
+  readonly #commitNotices: CommitNotices;
 
   constructor(options: RaftNodeOptions) {
     this.#options = options;
+    this.#commitNotices = new CommitNotices((message) => this.#send(message));
     const storage = options.persistence.storage;
     const snapshot = storage.snapshot();
     this.#snapshotIndex = snapshot.metadata.index;
@@ -169,6 +172,7 @@ export class RaftNode {
   /** Stops ticking and processing; resolves once the Ready loop is idle. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#commitNotices.clear();
     if (this.#ticker !== undefined) clearInterval(this.#ticker);
     this.#ticker = undefined;
     await this.#loop;
@@ -310,15 +314,17 @@ export class RaftNode {
   async #handleReady(ready: Ready): Promise<void> {
     // A leader's appends go out at once, so its fsync and its followers' overlap;
     // entries committed earlier are applied (and their proposers answered) while
-    // this Ready's newer ones are saved.
+    // this Ready's newer ones are saved. Commit notices are held back a moment
+    // (commit_notices.ts), so the answers leave first and the next append may
+    // carry the commit index instead.
     for (const message of ready.messages) {
-      if (sendableBeforePersist(message, ready)) this.#send(message);
+      if (sendableBeforePersist(message, ready)) this.#sendOrHold(message);
     }
     this.#applyCommitted(committedBeforePersist(ready));
     this.#resolveReads(ready);
     await this.#options.persistence.save(ready);
     for (const message of ready.messages) {
-      if (!sendableBeforePersist(message, ready)) this.#send(message);
+      if (!sendableBeforePersist(message, ready)) this.#sendOrHold(message);
     }
     if (ready.snapshot !== undefined) this.#restore(ready.snapshot);
     const membershipChanged = this.#applyCommitted(ready.committedEntries);
@@ -390,6 +396,15 @@ export class RaftNode {
       this.#options.applier.snapshotData(),
     );
     this.#snapshotIndex = index;
+  }
+
+  #sendOrHold(message: Message): void {
+    if (isCommitNotice(message)) {
+      this.#commitNotices.hold(message);
+      return;
+    }
+    this.#commitNotices.supersede(message);
+    this.#send(message);
   }
 
   #send(message: Message): void {

@@ -17,6 +17,7 @@ import {
   newMessage,
   type Ready,
 } from "../raft/mod.ts";
+import { COMMIT_NOTICE_HOLD_MS } from "./commit_notices.ts";
 import { ClusterMessage, type RaftApplier, RaftNode, type RaftPersistence } from "./raft_node.ts";
 
 class HeldPersistence implements RaftPersistence {
@@ -195,5 +196,85 @@ Deno.test("RaftNode applies a durable committed entry while it saves newer ones"
     await settle();
   }
   assert.deepEqual(applied, ["x"], "y waits for b's acknowledgement");
+  await node.stop();
+});
+
+Deno.test("RaftNode answers the proposers of a commit before it sends the new commit index", async () => {
+  const sent: { to: string; type: number; body: Uint8Array }[] = [];
+  const commitsSentWhenAnswered: number[] = [];
+  const commitIndexes = () =>
+    sent.map((message) => decodeMessage(message.body))
+      .filter((message) => message.type === MessageType.App && message.entries.length === 0)
+      .map((message) => message.commit);
+  const { node, persistence } = startNode(sent, {
+    ...applier,
+    // A proposer's answer runs as a microtask after its entry is applied.
+    applyEntry: () => queueMicrotask(() => commitsSentWhenAnswered.push(...commitIndexes())),
+  });
+  const { held, term } = await campaign(node, persistence, sent);
+  held.release();
+  await settle();
+  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
+  node.tick();
+  await settle();
+  const proposed = node.propose(new TextEncoder().encode("x"));
+  assert.equal(proposed.kind, "appended");
+  const index = proposed.kind === "appended" ? proposed.index : 0;
+  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  sent.length = 0;
+  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
+  node.tick();
+  await settle();
+  assert.equal(node.applied, index, "x is committed and applied");
+  assert.ok(
+    commitsSentWhenAnswered.every((commit) => commit < index),
+    `no commit index ${index} had left when x's proposer was answered`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, COMMIT_NOTICE_HOLD_MS + 5));
+  const told = sent.map((message) => decodeMessage(message.body))
+    .filter((message) => message.commit >= index)
+    .map((message) => message.to);
+  assert.ok(told.includes("b"), "then b (replicating; c never answered) learns it");
+  for (const save of persistence.pending.splice(0)) save.release();
+  await node.stop();
+});
+
+Deno.test("RaftNode sends no commit notice when the next append, carrying the commit index, follows within the hold", async () => {
+  const sent: { to: string; type: number; body: Uint8Array }[] = [];
+  const { node, persistence } = startNode(sent);
+  const { held, term } = await campaign(node, persistence, sent);
+  held.release();
+  await settle();
+  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
+  node.tick();
+  await settle();
+  const x = node.propose(new TextEncoder().encode("x"));
+  const index = x.kind === "appended" ? x.index : 0;
+  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  sent.length = 0;
+  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
+  node.tick();
+  await settle();
+  assert.equal(node.applied, index, "x is committed");
+  node.propose(new TextEncoder().encode("y"));
+  for (let round = 0; round < 5; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  await new Promise((resolve) => setTimeout(resolve, COMMIT_NOTICE_HOLD_MS + 5));
+  const toB = sent.map((message) => decodeMessage(message.body))
+    .filter((message) => message.to === "b" && message.type === MessageType.App);
+  assert.deepEqual(
+    toB.map((message) => [message.type, message.entries.length, message.commit]),
+    [[MessageType.App, 1, index]],
+    "b gets y's append with x's commit index, and no separate notice",
+  );
+  for (const save of persistence.pending.splice(0)) save.release();
   await node.stop();
 });

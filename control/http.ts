@@ -1,6 +1,6 @@
 /**
- * The HTTP plumbing of the control API: a tiny router with `:param`
- * segments, JSON bodies read with a size cap and validated as objects,
+ * The routing of the control API: a tiny router with `:param` segments,
+ * JSON bodies (UTF-8, read by `http_server.ts` under a size cap) validated as objects,
  * errors as `{error: {code, message, details}}` with the status from the
  * error table, replays of requests retried with the same `Idempotency-Key`,
  * and the bearer-token check for TCP listeners.
@@ -9,7 +9,8 @@
  */
 
 import { describeError, ERROR_TABLE, UkaiError } from "../base/errors.ts";
-import { IdempotencyCache, type StoredResponse } from "./idempotency.ts";
+import type { HttpReply, HttpRequest } from "./http_server.ts";
+import { IdempotencyCache } from "./idempotency.ts";
 import { knownFields, knownQuery } from "./input.ts";
 
 /** Largest request body the control API reads. */
@@ -29,8 +30,13 @@ export interface ControlRequest {
   readonly body: Readonly<Record<string, unknown>>;
 }
 
-/** A route's answer: a JSON value (status 200 unless given) or a raw response. */
-export type ControlAnswer = unknown | Response;
+/** A route's answer: a JSON value (status 200), or a {@linkcode RawAnswer}. */
+export type ControlAnswer = unknown;
+
+/** An answer with its own status or content type. */
+export class RawAnswer {
+  constructor(readonly reply: HttpReply) {}
+}
 
 /** A route handler. */
 export type ControlHandler = (request: ControlRequest) => Promise<ControlAnswer> | ControlAnswer;
@@ -48,74 +54,33 @@ interface Route {
   readonly handler: ControlHandler;
 }
 
-/** JSON response with `status`. */
-export function json(value: unknown, status = 200): Response {
-  return new Response(JSON.stringify(value, null, 2) + "\n", {
-    status,
-    headers: { "content-type": "application/json" },
-  });
+/** A JSON reply with `status`. */
+export function jsonReply(value: unknown, status = 200): HttpReply {
+  return { status, contentType: "application/json", text: JSON.stringify(value, null, 2) + "\n" };
 }
 
-/** The response for any thrown error. */
-export function errorResponse(error: unknown): Response {
+/** A JSON answer with a status other than 200. */
+export function json(value: unknown, status: number): RawAnswer {
+  return new RawAnswer(jsonReply(value, status));
+}
+
+/** The reply to any thrown error. */
+export function errorReply(error: unknown): HttpReply {
   const ukai = error instanceof UkaiError ? error : new UkaiError("IO", describeError(error));
   const body: Record<string, unknown> = { code: ukai.code, message: ukai.message };
   if (ukai.details !== undefined) body.details = ukai.details;
-  return json({ error: body }, ERROR_TABLE[ukai.code].http);
+  return jsonReply({ error: body }, ERROR_TABLE[ukai.code].http);
 }
 
 /** Decodes request bodies; `fatal` and no streaming, so one instance serves every request. */
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-async function readText(request: Request): Promise<string> {
-  if (request.body === null) return "";
-  const declared = request.headers.get("content-length");
-  const tooLarge = () =>
-    new UkaiError(
-      "INVALID_ARGUMENT",
-      `Request body is larger than ${CONTROL_BODY_BYTES_MAX} bytes`,
-    );
-  if (Number(declared ?? 0) > CONTROL_BODY_BYTES_MAX) {
-    await request.body.cancel();
-    throw tooLarge();
-  }
-  // A declared length is enforced by the HTTP server: read it in one go.
-  const bytes = declared !== null
-    ? new Uint8Array(await request.arrayBuffer())
-    : await readChunked(request.body, tooLarge);
-  if (bytes.length > CONTROL_BODY_BYTES_MAX) throw tooLarge();
+function bodyText(body: Uint8Array): string {
   try {
-    return utf8.decode(bytes);
+    return utf8.decode(body);
   } catch {
     throw new UkaiError("INVALID_ARGUMENT", "Request body is not UTF-8");
   }
-}
-
-/** Reads a body of undeclared length, refusing it once it passes the limit. */
-async function readChunked(
-  body: ReadableStream<Uint8Array>,
-  tooLarge: () => UkaiError,
-): Promise<Uint8Array> {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > CONTROL_BODY_BYTES_MAX) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return bytes;
 }
 
 function parseBody(text: string): Record<string, unknown> {
@@ -135,9 +100,9 @@ function parseBody(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-function idempotencyKeyOf(headers: Headers): string | null {
+function idempotencyKeyOf(headers: ReadonlyMap<string, string>): string | null {
   const key = headers.get("idempotency-key");
-  if (key === null) return null;
+  if (key === undefined) return null;
   if (!/^[\x21-\x7e]+$/.test(key) || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
     throw new UkaiError(
       "INVALID_ARGUMENT",
@@ -145,14 +110,6 @@ function idempotencyKeyOf(headers: Headers): string | null {
     );
   }
   return key;
-}
-
-async function stored(response: Response): Promise<StoredResponse> {
-  return {
-    status: response.status,
-    contentType: response.headers.get("content-type") ?? "application/json",
-    text: await response.text(),
-  };
 }
 
 /** Routes requests to handlers by method and path. */
@@ -204,48 +161,46 @@ export class Router {
   }
 
   /** Answers one HTTP request. */
-  async handle(request: Request): Promise<Response> {
-    const url = new URL(request.url);
+  async handle(request: HttpRequest): Promise<HttpReply> {
+    const queryAt = request.target.indexOf("?");
+    const path = queryAt < 0 ? request.target : request.target.slice(0, queryAt);
+    const query = new URLSearchParams(queryAt < 0 ? "" : request.target.slice(queryAt + 1));
     try {
-      const { route, params } = this.#match(request.method, url.pathname);
+      const { route, params } = this.#match(request.method, path);
       const idempotencyKey = idempotencyKeyOf(request.headers);
-      const text = await readText(request);
+      const text = bodyText(request.body);
       const body = parseBody(text);
-      knownQuery(url.searchParams, route.accepts.query ?? []);
+      knownQuery(query, route.accepts.query ?? []);
       knownFields(body, route.accepts.body ?? []);
       const run = async () => {
         try {
           const answer = await route.handler({
             method: request.method,
             params,
-            query: url.searchParams,
+            query,
             idempotencyKey,
             body,
           });
-          return await stored(answer instanceof Response ? answer : json(answer));
+          return answer instanceof RawAnswer ? answer.reply : jsonReply(answer);
         } catch (error) {
-          return await stored(errorResponse(error));
+          return errorReply(error);
         }
       };
-      const answer = idempotencyKey === null || request.method === "GET"
+      return idempotencyKey === null || request.method === "GET"
         ? await run()
         : await this.#replays.run(
           idempotencyKey,
-          `${request.method} ${url.pathname}${url.search} ${text}`,
+          `${request.method} ${request.target} ${text}`,
           run,
         );
-      return new Response(answer.text, {
-        status: answer.status,
-        headers: { "content-type": answer.contentType },
-      });
     } catch (error) {
-      return errorResponse(error);
+      return errorReply(error);
     }
   }
 }
 
 /** Constant-time comparison of a presented bearer token with the expected one. */
-export function tokenMatches(header: string | null, expected: string): boolean {
+export function tokenMatches(header: string | undefined, expected: string): boolean {
   const presented = /^Bearer (.+)$/.exec(header ?? "")?.[1] ?? "";
   const a = new TextEncoder().encode(presented);
   const b = new TextEncoder().encode(expected);

@@ -11,20 +11,14 @@
  */
 
 import { UkaiError } from "../base/errors.ts";
+import type { HttpReply } from "./http_server.ts";
 
 /** Keys remembered per node; the oldest is forgotten first. */
 export const IDEMPOTENCY_KEYS_MAX = 4096;
 
-/** An answer as kept for replays. */
-export interface StoredResponse {
-  readonly status: number;
-  readonly contentType: string;
-  readonly text: string;
-}
-
 interface Entry {
   readonly fingerprint: string;
-  readonly answer: Promise<StoredResponse>;
+  readonly answer: Promise<HttpReply>;
 }
 
 /** The answers of recent idempotent requests by key. */
@@ -45,8 +39,8 @@ export class IdempotencyCache {
   async run(
     key: string,
     fingerprint: string,
-    produce: () => Promise<StoredResponse>,
-  ): Promise<StoredResponse> {
+    produce: () => Promise<HttpReply>,
+  ): Promise<HttpReply> {
     const earlier = this.#entries.get(key);
     if (earlier !== undefined) {
       if (earlier.fingerprint !== fingerprint) {

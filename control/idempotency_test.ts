@@ -6,9 +6,10 @@
 
 import assert from "node:assert/strict";
 import { UkaiError } from "../base/errors.ts";
-import { IdempotencyCache, type StoredResponse } from "./idempotency.ts";
+import type { HttpReply } from "./http_server.ts";
+import { IdempotencyCache } from "./idempotency.ts";
 
-function answer(status: number, text: string): StoredResponse {
+function answer(status: number, text: string): HttpReply {
   return { status, contentType: "application/json", text };
 }
 

@@ -10,7 +10,8 @@
 import { UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import type { ControlContext } from "./context.ts";
-import { errorResponse, Router, tokenMatches } from "./http.ts";
+import { CONTROL_BODY_BYTES_MAX, errorReply, RawAnswer, Router, tokenMatches } from "./http.ts";
+import { type HttpServer, type HttpServerOptions, serveHttp } from "./http_server.ts";
 import { imageRoutes } from "./image_routes.ts";
 import type { Metrics } from "./metrics.ts";
 import { nodeRoutes } from "./node_routes.ts";
@@ -39,7 +40,7 @@ export function controlRouter(context: ControlContext, metrics: Metrics): Router
   nodeRoutes(router, context);
   router.on("GET", "/metrics", {}, async () => {
     const { body, contentType } = await metrics.render();
-    return new Response(body, { headers: { "content-type": contentType } });
+    return new RawAnswer({ status: 200, contentType, text: body });
   });
   return router;
 }
@@ -53,21 +54,27 @@ export async function startControlServer(
   await Deno.remove(listen.socketPath).catch(() => undefined);
   const directory = listen.socketPath.slice(0, listen.socketPath.lastIndexOf("/"));
   if (directory !== "") await Deno.mkdir(directory, { recursive: true });
-  const onError = (error: unknown) => errorResponse(error);
-  const unix = Deno.serve(
-    { path: listen.socketPath, onListen: () => {}, onError },
-    (request) => router.handle(request),
-  );
+  const options: HttpServerOptions = {
+    bodyBytesMax: CONTROL_BODY_BYTES_MAX,
+    refuse: (status, message) =>
+      status === 500
+        ? errorReply(new UkaiError("IO", message))
+        : { ...errorReply(new UkaiError("INVALID_ARGUMENT", message)), status },
+  };
+  const unixListener = Deno.listen({ transport: "unix", path: listen.socketPath });
   await Deno.chmod(listen.socketPath, listen.socketMode ?? 0o600);
-  let tcp: Deno.HttpServer<Deno.NetAddr> | null = null;
+  const unix = serveHttp(unixListener, (request) => router.handle(request), options);
+  let tcp: { server: HttpServer; addr: Deno.NetAddr } | null = null;
   if (listen.tcp !== undefined) {
     const { token, hostname, port } = listen.tcp;
-    tcp = Deno.serve({ hostname, port, onListen: () => {}, onError }, (request) => {
+    const listener = Deno.listen({ hostname, port });
+    const server = serveHttp(listener, (request) => {
       if (!tokenMatches(request.headers.get("authorization"), token)) {
-        return errorResponse(new UkaiError("AUTH_FAILED", "Missing or wrong bearer token"));
+        return errorReply(new UkaiError("AUTH_FAILED", "Missing or wrong bearer token"));
       }
       return router.handle(request);
-    });
+    }, options);
+    tcp = { server, addr: listener.addr };
   }
   logger.info("control API listening", {
     socket: listen.socketPath,
@@ -76,8 +83,8 @@ export async function startControlServer(
   return {
     tcpPort: tcp?.addr.port ?? null,
     async close() {
-      await unix.shutdown();
-      await tcp?.shutdown();
+      await unix.close();
+      await tcp?.server.close();
       await Deno.remove(listen.socketPath).catch(() => undefined);
     },
   };

@@ -167,13 +167,13 @@ Deno.test("the control API of a real node: config file, TCP token, validation, r
           refusal(await post(JSON.stringify(body)), 400, "INVALID_ARGUMENT", message);
         }
         const huge = JSON.stringify({ name: "vm", size: "4M", padding: "x".repeat(70 * 1024) });
-        refusal(await post(huge), 400, "INVALID_ARGUMENT", /larger than 65536 bytes/);
+        refusal(await post(huge), 413, "INVALID_ARGUMENT", /larger than 65536 bytes/);
         // Bodies sent chunked, without a declared length: read to the limit, no further.
         const chunked = (text: string) =>
           request(socket, "POST", "/v1/images", {
             body: ReadableStream.from([new TextEncoder().encode(text)]),
           });
-        refusal(await chunked(huge), 400, "INVALID_ARGUMENT", /larger than 65536 bytes/);
+        refusal(await chunked(huge), 413, "INVALID_ARGUMENT", /larger than 65536 bytes/);
         refusal(await chunked('{"name": "vm"}'), 400, "INVALID_ARGUMENT", /"size" is required/);
         refusal(
           await post(JSON.stringify({ name: "vm", size: "4M" }), { "idempotency-key": "a b" }),

@@ -202,7 +202,16 @@ export class ProcessCluster {
     if (options.noWait) return node;
     let exitCode: number | null = null;
     node.process.status.then((status) => exitCode = status.code, () => undefined);
-    const exited = () => exitCode === null ? null : `it exited with code ${exitCode}`;
+    const exited = () => {
+      if (exitCode === null) return null;
+      let tail = "";
+      try {
+        tail = Deno.readTextFileSync(node.log).trimEnd().split("\n").slice(-8).join("\n");
+      } catch {
+        // no log to show
+      }
+      return `it exited with code ${exitCode}; the end of its log:\n${tail}`;
+    };
     await pollUntil(
       async () => {
         const client = new ControlClient({ socketPath: node.control });
