@@ -3,12 +3,15 @@
  * moves, the core sends each follower an append without entries that carries
  * the new index (etcd's `bcastAppend`). Under a steady stream of proposals
  * the next append, which carries the commit index too, follows within a
- * fraction of a millisecond; a notice held briefly is then superseded and
- * never sent, which spares each follower a Ready cycle and an answer per
- * commit, and the leader the answers. A notice is only ever delayed by
- * {@link COMMIT_NOTICE_HOLD_MS}: followers learn each commit that late at
- * most (their reads that must be current use ReadIndex, whose heartbeats
- * carry the commit index anyway).
+ * millisecond or so; a notice held briefly is then superseded and never
+ * sent, which spares each follower a Ready cycle and an answer per commit,
+ * and the leader the answers — on a busy machine, at the moment the next
+ * proposal needs the processors. A notice is only ever delayed by
+ * {@link COMMIT_NOTICE_HOLD_MS}: followers learn a commit that late at most.
+ * Nothing on a follower waits for that: its reads that must be current use
+ * ReadIndex (whose heartbeats carry the commit index), and a follower that
+ * forwarded a proposal and waits to apply it gets the notice that commits it
+ * at once ({@link CommitNotices.awaited}).
  *
  * @module
  */
@@ -17,7 +20,7 @@ import type { Message } from "../raft/mod.ts";
 import { MessageType } from "../raft/mod.ts";
 
 /** The longest a commit notice waits for an append that supersedes it. */
-export const COMMIT_NOTICE_HOLD_MS = 1;
+export const COMMIT_NOTICE_HOLD_MS = 5;
 
 /** Whether `message` is a commit notice: a leader's append without entries. */
 export function isCommitNotice(message: Message): boolean {
@@ -40,6 +43,8 @@ export class CommitNotices {
   readonly #send: (message: Message) => void;
   readonly #timers: NoticeTimers;
   readonly #held = new Map<string, Message>();
+  /** Per follower, the last index of a proposal it forwarded and waits to apply. */
+  readonly #awaited = new Map<string, number>();
   #timer: unknown;
 
   constructor(send: (message: Message) => void, timers: NoticeTimers = realTimers) {
@@ -47,8 +52,24 @@ export class CommitNotices {
     this.#timers = timers;
   }
 
-  /** Holds `notice` until {@link COMMIT_NOTICE_HOLD_MS} passes or an append to its follower. */
-  hold(notice: Message): void {
+  /** Notes that `follower` forwarded a proposal that ends at `index` and waits for its commit. */
+  awaited(follower: string, index: number): void {
+    this.#awaited.set(follower, Math.max(index, this.#awaited.get(follower) ?? 0));
+  }
+
+  /**
+   * Sends `notice` at once when it commits a proposal its follower waits for;
+   * otherwise holds it until {@link COMMIT_NOTICE_HOLD_MS} passes or an
+   * append to its follower supersedes it.
+   */
+  offer(notice: Message): void {
+    const awaited = this.#awaited.get(notice.to);
+    if (awaited !== undefined && notice.commit >= awaited) {
+      this.#awaited.delete(notice.to);
+      this.#held.delete(notice.to);
+      this.#send(notice);
+      return;
+    }
     this.#held.set(notice.to, notice);
     this.#timer ??= this.#timers.set(() => {
       this.#timer = undefined;
@@ -61,7 +82,11 @@ export class CommitNotices {
    * is an append: it carries a commit index at least as new.
    */
   supersede(message: Message): void {
-    if (message.type === MessageType.App) this.#held.delete(message.to);
+    if (message.type !== MessageType.App) return;
+    this.#held.delete(message.to);
+    if (message.commit >= (this.#awaited.get(message.to) ?? Infinity)) {
+      this.#awaited.delete(message.to);
+    }
   }
 
   /** Sends every held notice now. */
@@ -74,6 +99,7 @@ export class CommitNotices {
   /** Drops every held notice and the timer (the node stops). */
   clear(): void {
     this.#held.clear();
+    this.#awaited.clear();
     if (this.#timer !== undefined) this.#timers.clear(this.#timer);
     this.#timer = undefined;
   }

@@ -49,14 +49,14 @@ Deno.test("CommitNotices sends held notices once the hold is over, the newest pe
   const sent: Message[] = [];
   const timers = manualTimers();
   const notices = new CommitNotices((message) => sent.push(message), timers);
-  notices.hold(notice("b", 8));
-  notices.hold(notice("b", 9));
-  notices.hold(notice("c", 9));
+  notices.offer(notice("b", 8));
+  notices.offer(notice("b", 9));
+  notices.offer(notice("c", 9));
   assert.equal(sent.length, 0, "nothing leaves during the hold");
   assert.deepEqual([...timers.pending.values()].map((timer) => timer.ms), [COMMIT_NOTICE_HOLD_MS]);
   timers.fire();
   assert.deepEqual(sent.map((message) => [message.to, message.commit]), [["b", 9], ["c", 9]]);
-  notices.hold(notice("b", 10));
+  notices.offer(notice("b", 10));
   assert.equal(timers.pending.size, 1, "a new hold starts a new timer");
 });
 
@@ -64,8 +64,8 @@ Deno.test("CommitNotices drops a notice superseded by an append to the same foll
   const sent: Message[] = [];
   const timers = manualTimers();
   const notices = new CommitNotices((message) => sent.push(message), timers);
-  notices.hold(notice("b", 9));
-  notices.hold(notice("c", 9));
+  notices.offer(notice("b", 9));
+  notices.offer(notice("c", 9));
   notices.supersede(append("b", 9));
   notices.supersede(newMessage({ type: MessageType.Heartbeat, from: "a", to: "c", commit: 9 }));
   timers.fire();
@@ -76,9 +76,33 @@ Deno.test("CommitNotices.clear() drops the held notices and the timer", () => {
   const sent: Message[] = [];
   const timers = manualTimers();
   const notices = new CommitNotices((message) => sent.push(message), timers);
-  notices.hold(notice("b", 9));
+  notices.offer(notice("b", 9));
   notices.clear();
   assert.equal(timers.pending.size, 0);
   notices.flush();
   assert.deepEqual(sent, []);
+});
+
+Deno.test("CommitNotices sends at once the notice that commits a proposal its follower forwarded", () => {
+  const sent: Message[] = [];
+  const timers = manualTimers();
+  const notices = new CommitNotices((message) => sent.push(message), timers);
+  notices.awaited("b", 9);
+  notices.offer(notice("b", 8));
+  notices.offer(notice("c", 9));
+  assert.equal(sent.length, 0, "a notice short of b's proposal, and c's, are held");
+  notices.offer(notice("b", 9));
+  assert.deepEqual(sent.map((message) => [message.to, message.commit]), [["b", 9]]);
+  notices.offer(notice("b", 10));
+  assert.equal(sent.length, 1, "once b has it, b's next notices are held again");
+  timers.fire();
+  assert.deepEqual(sent.map((message) => [message.to, message.commit]), [
+    ["b", 9],
+    ["c", 9],
+    ["b", 10],
+  ]);
+  notices.awaited("c", 12);
+  notices.supersede(append("c", 12));
+  notices.offer(notice("c", 13));
+  assert.equal(sent.length, 3, "an append that carried the commit settles c's wait");
 });

@@ -209,6 +209,11 @@ export class RaftNode {
     if (result.kind === "rejected" && result.reason !== "unknownPeer") {
       this.#options.logger.debug("Raft message refused", { from, reason: result.reason });
     }
+    if (message.type === MessageType.Prop && result.kind === "stepped") {
+      // Its proposer waits to apply it: the notice that commits it must not be held.
+      const appendedUpTo = this.raw.status().progress.get(this.#options.id)?.match;
+      if (appendedUpTo !== undefined) this.#commitNotices.awaited(message.from, appendedUpTo);
+    }
     this.#kick();
   }
 
@@ -400,7 +405,7 @@ export class RaftNode {
 
   #sendOrHold(message: Message): void {
     if (isCommitNotice(message)) {
-      this.#commitNotices.hold(message);
+      this.#commitNotices.offer(message);
       return;
     }
     this.#commitNotices.supersede(message);

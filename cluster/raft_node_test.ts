@@ -12,6 +12,7 @@ import type { Transport } from "../net/mod.ts";
 import {
   type ConfState,
   decodeMessage,
+  encodeMessage,
   MemoryStorage,
   MessageType,
   newMessage,
@@ -43,11 +44,16 @@ class HeldPersistence implements RaftPersistence {
   }
 }
 
+/** Handlers the node registered for one-way messages, by type (to deliver messages through). */
+const receivers = new Map<number, (from: string, body: Uint8Array) => void>();
+
 function recordingTransport(sent: { to: string; type: number; body: Uint8Array }[]): Transport {
   return {
     nodeId: "a",
     handle: () => {},
-    onMessage: () => {},
+    onMessage: (type, handler) => {
+      receivers.set(type, (from, body) => handler(from, body));
+    },
     send: (to, type, body) => {
       sent.push({ to: to as string, type, body: body as Uint8Array });
     },
@@ -274,6 +280,43 @@ Deno.test("RaftNode sends no commit notice when the next append, carrying the co
     toB.map((message) => [message.type, message.entries.length, message.commit]),
     [[MessageType.App, 1, index]],
     "b gets y's append with x's commit index, and no separate notice",
+  );
+  for (const save of persistence.pending.splice(0)) save.release();
+  await node.stop();
+});
+
+Deno.test("RaftNode sends at once the commit notice a follower waits for to apply the proposal it forwarded", async () => {
+  const sent: { to: string; type: number; body: Uint8Array }[] = [];
+  const { node, persistence } = startNode(sent);
+  const { held, term } = await campaign(node, persistence, sent);
+  held.release();
+  await settle();
+  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
+  node.tick();
+  await settle();
+  const forwarded = newMessage({
+    type: MessageType.Prop,
+    from: "b",
+    to: "a",
+    entries: [{ index: 0, term: 0, type: "normal", data: new TextEncoder().encode("from b") }],
+  });
+  receivers.get(ClusterMessage.raft)?.("b", encodeMessage(forwarded));
+  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+  const index = node.raw.status().progress.get("a")!.match;
+  sent.length = 0;
+  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
+  node.tick();
+  await settle();
+  assert.equal(node.applied, index, "b's proposal is committed");
+  const notices = sent.map((message) => decodeMessage(message.body))
+    .filter((message) => message.type === MessageType.App && message.to === "b");
+  assert.deepEqual(
+    notices.map((message) => [message.entries.length, message.commit]),
+    [[0, index]],
+    "b learns the commit at once, without the hold",
   );
   for (const save of persistence.pending.splice(0)) save.release();
   await node.stop();
