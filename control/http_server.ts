@@ -40,7 +40,15 @@ export interface HttpServerOptions {
   readonly bodyBytesMax: number;
   /** The reply to a request the server refuses itself (bad framing, too large, handler threw). */
   readonly refuse: (status: 400 | 413 | 431 | 500, message: string) => HttpReply;
+  /**
+   * How long a connection may take to send a request's head, counted from
+   * the previous reply (or the connect), before it is closed (default 60 s).
+   */
+  readonly idleMs?: number;
 }
+
+/** Default of {@linkcode HttpServerOptions.idleMs}. */
+export const HTTP_IDLE_MS_DEFAULT = 60_000;
 
 /** A running server. */
 export interface HttpServer {
@@ -327,6 +335,7 @@ export function serveHttp(
   options: HttpServerOptions,
 ): HttpServer {
   const connections = new Map<Connection, Promise<void>>();
+  const idleMs = options.idleMs ?? HTTP_IDLE_MS_DEFAULT;
   let closed = false;
 
   const serveConnection = async (connection: Connection) => {
@@ -339,7 +348,9 @@ export function serveHttp(
         let refused = false;
         try {
           connection.idle = !reader.buffered;
-          const headBytes = await reader.until(CRLF_CRLF, HTTP_HEAD_BYTES_MAX, headTooLarge);
+          const idleTimer = setTimeout(() => connection.conn.close(), idleMs);
+          const headBytes = await reader.until(CRLF_CRLF, HTTP_HEAD_BYTES_MAX, headTooLarge)
+            .finally(() => clearTimeout(idleTimer));
           connection.idle = false;
           if (headBytes === null) break;
           const head = parseHead(headBytes);

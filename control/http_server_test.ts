@@ -15,6 +15,7 @@ const decoder = new TextDecoder();
 async function withServer(
   run: (path: string, seen: HttpRequest[], server: HttpServer) => Promise<void>,
   handler?: HttpHandler,
+  idleMs?: number,
 ): Promise<void> {
   const folder = await Deno.makeTempDir();
   const path = `${folder}/http.sock`;
@@ -34,6 +35,7 @@ async function withServer(
   const server = serveHttp(Deno.listen({ transport: "unix", path }), handler ?? echo, {
     bodyBytesMax: 64,
     refuse: (status, message) => ({ status, contentType: "text/plain", text: message }),
+    ...(idleMs === undefined ? {} : { idleMs }),
   });
   try {
     await run(path, seen, server);
@@ -221,4 +223,32 @@ Deno.test("serveHttp serves fetch() over the Unix socket", async () => {
       client.close();
     }
   });
+});
+
+Deno.test("serveHttp closes a connection that sends no request head in time, and only that one", async () => {
+  await withServer(
+    async (path) => {
+      const silent = await Deno.connect({ transport: "unix", path });
+      const partial = await Deno.connect({ transport: "unix", path });
+      await partial.write(encoder.encode("GET /a HTTP/1.1\r\n"));
+      const buffer = new Uint8Array(1024);
+      const readWithin5s = async (conn: Deno.Conn) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<string>((resolve) => timer = setTimeout(resolve, 5000, "late"));
+        try {
+          return await Promise.race([conn.read(buffer), late]);
+        } finally {
+          clearTimeout(timer);
+        }
+      };
+      assert.equal(await readWithin5s(silent), null, "a silent connection is closed");
+      assert.equal(await readWithin5s(partial), null, "so is one whose head never ends");
+      silent.close();
+      partial.close();
+      const text = await exchange(path, "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n");
+      assert.deepEqual(statuses(text), [200], "a prompt request is answered");
+    },
+    undefined,
+    100,
+  );
 });
