@@ -23,6 +23,13 @@ function manualTimers() {
   };
 }
 
+/** Notices held with manual timers, and what they sent. */
+function heldNotices() {
+  const sent: Message[] = [];
+  const timers = manualTimers();
+  return { sent, timers, notices: new CommitNotices((message) => sent.push(message), timers) };
+}
+
 const notice = (to: string, commit: number) =>
   newMessage({ type: MessageType.App, from: "a", to, term: 2, index: 9, commit });
 const append = (to: string, commit: number) =>
@@ -46,9 +53,7 @@ Deno.test("isCommitNotice picks the leader's appends without entries", () => {
 });
 
 Deno.test("CommitNotices sends held notices once the hold is over, the newest per follower", () => {
-  const sent: Message[] = [];
-  const timers = manualTimers();
-  const notices = new CommitNotices((message) => sent.push(message), timers);
+  const { sent, timers, notices } = heldNotices();
   notices.offer(notice("b", 8));
   notices.offer(notice("b", 9));
   notices.offer(notice("c", 9));
@@ -61,9 +66,7 @@ Deno.test("CommitNotices sends held notices once the hold is over, the newest pe
 });
 
 Deno.test("CommitNotices drops a notice superseded by an append to the same follower", () => {
-  const sent: Message[] = [];
-  const timers = manualTimers();
-  const notices = new CommitNotices((message) => sent.push(message), timers);
+  const { sent, timers, notices } = heldNotices();
   notices.offer(notice("b", 9));
   notices.offer(notice("c", 9));
   notices.supersede(append("b", 9));
@@ -73,9 +76,7 @@ Deno.test("CommitNotices drops a notice superseded by an append to the same foll
 });
 
 Deno.test("CommitNotices.clear() drops the held notices and the timer", () => {
-  const sent: Message[] = [];
-  const timers = manualTimers();
-  const notices = new CommitNotices((message) => sent.push(message), timers);
+  const { sent, timers, notices } = heldNotices();
   notices.offer(notice("b", 9));
   notices.clear();
   assert.equal(timers.pending.size, 0);
@@ -84,9 +85,7 @@ Deno.test("CommitNotices.clear() drops the held notices and the timer", () => {
 });
 
 Deno.test("CommitNotices sends at once the notice that commits a proposal its follower forwarded", () => {
-  const sent: Message[] = [];
-  const timers = manualTimers();
-  const notices = new CommitNotices((message) => sent.push(message), timers);
+  const { sent, timers, notices } = heldNotices();
   notices.awaited("b", 9);
   notices.offer(notice("b", 8));
   notices.offer(notice("c", 9));

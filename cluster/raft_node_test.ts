@@ -121,6 +121,44 @@ async function campaign(
   return { held, term: held.ready.hardState!.term };
 }
 
+/** Node a, elected with b's vote: the leader, its saves held, b replicating. */
+async function electedLeader(
+  sent: { to: string; type: number; body: Uint8Array }[],
+  stateMachine: RaftApplier = applier,
+) {
+  const { node, persistence } = startNode(sent, stateMachine);
+  const { held, term } = await campaign(node, persistence, sent);
+  held.release();
+  await settle();
+  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
+  node.tick();
+  await settle();
+  return { node, persistence, term };
+}
+
+/** Releases the node's saves, round after round, until it has nothing more to save. */
+async function releaseSaves(persistence: HeldPersistence): Promise<void> {
+  await settle();
+  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
+    for (const save of persistence.pending.splice(0)) save.release();
+    await settle();
+  }
+}
+
+/** Proposes `text` on the leader; returns its index. */
+function proposeText(node: RaftNode, text: string): number {
+  const proposed = node.propose(new TextEncoder().encode(text));
+  assert.equal(proposed.kind, "appended");
+  return proposed.kind === "appended" ? proposed.index : 0;
+}
+
+/** b acknowledges the log up to `index`. */
+async function acknowledgeFromB(node: RaftNode, term: number, index: number): Promise<void> {
+  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
+  node.tick();
+  await settle();
+}
+
 Deno.test("RaftNode sends vote requests only after the new term and vote are durable", async () => {
   const sent: { to: string; type: number; body: Uint8Array }[] = [];
   const { node, persistence } = startNode(sent);
@@ -170,23 +208,12 @@ Deno.test("RaftNode's leader sends its appends while it saves them, and applies 
 Deno.test("RaftNode applies a durable committed entry while it saves newer ones", async () => {
   const sent: { to: string; type: number; body: Uint8Array }[] = [];
   const applied: string[] = [];
-  const { node, persistence } = startNode(sent, {
+  const { node, persistence, term } = await electedLeader(sent, {
     ...applier,
     applyEntry: (entry) => applied.push(new TextDecoder().decode(entry.data)),
   });
-  const { held, term } = await campaign(node, persistence, sent);
-  held.release();
-  await settle();
-  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
-  node.tick();
-  await settle();
-  const proposed = node.propose(new TextEncoder().encode("x"));
-  assert.equal(proposed.kind, "appended");
-  const index = proposed.kind === "appended" ? proposed.index : 0;
-  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
-    for (const save of persistence.pending.splice(0)) save.release();
-    await settle();
-  }
+  const index = proposeText(node, "x");
+  await releaseSaves(persistence);
   assert.deepEqual(applied, [], "x is durable here but not yet acknowledged by a quorum");
   // b acknowledges x, and y is proposed: one Ready commits x and brings y to save.
   node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
@@ -197,10 +224,7 @@ Deno.test("RaftNode applies a durable committed entry while it saves newer ones"
   assert.equal(saving.ready.committedEntries.at(-1)?.index, index, "the Ready commits x");
   assert.deepEqual(applied, ["x"], "x applied while y's save is held open");
   assert.equal(node.applied, index);
-  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
-    for (const save of persistence.pending.splice(0)) save.release();
-    await settle();
-  }
+  await releaseSaves(persistence);
   assert.deepEqual(applied, ["x"], "y waits for b's acknowledgement");
   await node.stop();
 });
@@ -212,28 +236,15 @@ Deno.test("RaftNode answers the proposers of a commit before it sends the new co
     sent.map((message) => decodeMessage(message.body))
       .filter((message) => message.type === MessageType.App && message.entries.length === 0)
       .map((message) => message.commit);
-  const { node, persistence } = startNode(sent, {
+  const { node, persistence, term } = await electedLeader(sent, {
     ...applier,
     // A proposer's answer runs as a microtask after its entry is applied.
     applyEntry: () => queueMicrotask(() => commitsSentWhenAnswered.push(...commitIndexes())),
   });
-  const { held, term } = await campaign(node, persistence, sent);
-  held.release();
-  await settle();
-  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
-  node.tick();
-  await settle();
-  const proposed = node.propose(new TextEncoder().encode("x"));
-  assert.equal(proposed.kind, "appended");
-  const index = proposed.kind === "appended" ? proposed.index : 0;
-  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
-    for (const save of persistence.pending.splice(0)) save.release();
-    await settle();
-  }
+  const index = proposeText(node, "x");
+  await releaseSaves(persistence);
   sent.length = 0;
-  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
-  node.tick();
-  await settle();
+  await acknowledgeFromB(node, term, index);
   assert.equal(node.applied, index, "x is committed and applied");
   assert.ok(
     commitsSentWhenAnswered.every((commit) => commit < index),
@@ -250,29 +261,14 @@ Deno.test("RaftNode answers the proposers of a commit before it sends the new co
 
 Deno.test("RaftNode sends no commit notice when the next append, carrying the commit index, follows within the hold", async () => {
   const sent: { to: string; type: number; body: Uint8Array }[] = [];
-  const { node, persistence } = startNode(sent);
-  const { held, term } = await campaign(node, persistence, sent);
-  held.release();
-  await settle();
-  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
-  node.tick();
-  await settle();
-  const x = node.propose(new TextEncoder().encode("x"));
-  const index = x.kind === "appended" ? x.index : 0;
-  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
-    for (const save of persistence.pending.splice(0)) save.release();
-    await settle();
-  }
+  const { node, persistence, term } = await electedLeader(sent);
+  const index = proposeText(node, "x");
+  await releaseSaves(persistence);
   sent.length = 0;
-  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
-  node.tick();
-  await settle();
+  await acknowledgeFromB(node, term, index);
   assert.equal(node.applied, index, "x is committed");
-  node.propose(new TextEncoder().encode("y"));
-  for (let round = 0; round < 5; round++) {
-    for (const save of persistence.pending.splice(0)) save.release();
-    await settle();
-  }
+  proposeText(node, "y");
+  await releaseSaves(persistence);
   await new Promise((resolve) => setTimeout(resolve, COMMIT_NOTICE_HOLD_MS + 5));
   const toB = sent.map((message) => decodeMessage(message.body))
     .filter((message) => message.to === "b" && message.type === MessageType.App);
@@ -287,13 +283,7 @@ Deno.test("RaftNode sends no commit notice when the next append, carrying the co
 
 Deno.test("RaftNode sends at once the commit notice a follower waits for to apply the proposal it forwarded", async () => {
   const sent: { to: string; type: number; body: Uint8Array }[] = [];
-  const { node, persistence } = startNode(sent);
-  const { held, term } = await campaign(node, persistence, sent);
-  held.release();
-  await settle();
-  node.raw.step(newMessage({ type: MessageType.VoteResp, from: "b", to: "a", term }));
-  node.tick();
-  await settle();
+  const { node, persistence, term } = await electedLeader(sent);
   const forwarded = newMessage({
     type: MessageType.Prop,
     from: "b",
@@ -301,15 +291,10 @@ Deno.test("RaftNode sends at once the commit notice a follower waits for to appl
     entries: [{ index: 0, term: 0, type: "normal", data: new TextEncoder().encode("from b") }],
   });
   receivers.get(ClusterMessage.raft)?.("b", encodeMessage(forwarded));
-  for (let round = 0; round < 5 && persistence.pending.length > 0; round++) {
-    for (const save of persistence.pending.splice(0)) save.release();
-    await settle();
-  }
+  await releaseSaves(persistence);
   const index = node.raw.status().progress.get("a")!.match;
   sent.length = 0;
-  node.raw.step(newMessage({ type: MessageType.AppResp, from: "b", to: "a", term, index }));
-  node.tick();
-  await settle();
+  await acknowledgeFromB(node, term, index);
   assert.equal(node.applied, index, "b's proposal is committed");
   const notices = sent.map((message) => decodeMessage(message.body))
     .filter((message) => message.type === MessageType.App && message.to === "b");

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { concatBytes } from "../base/bytes.ts";
+
 /** A request as the handler sees it. */
 export interface HttpRequest {
   readonly method: string;
@@ -89,14 +91,8 @@ class ConnectionReader {
     const chunk = new Uint8Array(16 * 1024);
     const count = await this.#conn.read(chunk);
     if (count === null) return false;
-    if (this.#buffer.length === 0) {
-      this.#buffer = chunk.subarray(0, count);
-    } else {
-      const joined = new Uint8Array(this.#buffer.length + count);
-      joined.set(this.#buffer);
-      joined.set(chunk.subarray(0, count), this.#buffer.length);
-      this.#buffer = joined;
-    }
+    const received = chunk.subarray(0, count);
+    this.#buffer = this.#buffer.length === 0 ? received : concatBytes([this.#buffer, received]);
     return true;
   }
 
@@ -241,13 +237,7 @@ async function readChunks(
     if (line === null) throw new Refusal(400, "The connection ended inside a body");
     if (line.length === 0) break;
   }
-  const body = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    body.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return body;
+  return concatBytes(chunks);
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

@@ -10,6 +10,7 @@ import {
   encodeBlockHeader,
   encodeExport,
 } from "./block_protocol.ts";
+import { concatBytes } from "../base/bytes.ts";
 
 Deno.test("encodeBlockHeader() and decodeBlockHeader() round-trip and keep the payload", () => {
   const header = { uid: 7, epoch: 3, block: 99, offset: 512, length: 4096, flags: 1 };
@@ -40,20 +41,10 @@ Deno.test("decodeBlockHeader() refuses short bodies, uid 0, huge ranges and rese
   );
 });
 
-function join(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 Deno.test("encodeExport() and decodeExport() round-trip sparse extents", () => {
   const extents = [{ byteOffset: 0, byteLength: 4 }, { byteOffset: 4096, byteLength: 2 }];
   const data = new Uint8Array([1, 2, 3, 4, 5, 6]);
-  const decoded = decodeExport(join(encodeExport(extents, data)), 8192);
+  const decoded = decodeExport(concatBytes(encodeExport(extents, data)), 8192);
   assert.deepEqual(decoded.extents, extents);
   assert.deepEqual([...decoded.data], [1, 2, 3, 4, 5, 6]);
 });
@@ -66,14 +57,17 @@ Deno.test("decodeExport() refuses overlapping, outside or mis-sized extents, and
   ];
   for (const extents of bad) {
     const size = extents.reduce((sum, e) => sum + e.byteLength, 0);
-    assert.throws(() => decodeExport(join(encodeExport(extents, new Uint8Array(size))), 8192), {
-      code: "PROTOCOL",
-    });
+    assert.throws(
+      () => decodeExport(concatBytes(encodeExport(extents, new Uint8Array(size))), 8192),
+      {
+        code: "PROTOCOL",
+      },
+    );
   }
   assert.throws(
     () =>
       decodeExport(
-        join(encodeExport([{ byteOffset: 0, byteLength: 4 }], new Uint8Array(3))),
+        concatBytes(encodeExport([{ byteOffset: 0, byteLength: 4 }], new Uint8Array(3))),
         8192,
       ),
     { code: "PROTOCOL" },

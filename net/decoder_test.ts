@@ -8,6 +8,7 @@ import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/stric
 import { Rng } from "../base/rng.ts";
 import { FrameDecoder } from "./decoder.ts";
 import { encodeFrame, type Frame, type FrameHeaderFields } from "./frame.ts";
+import { concatBytes } from "../base/bytes.ts";
 
 const BODY_SIZE_MAX = 1 << 20;
 
@@ -35,17 +36,6 @@ function samples(rng: Rng): Sample[] {
 
 function encode(sample: Sample): Uint8Array {
   return encodeFrame(sample.fields, sample.body.length === 0 ? [] : [sample.body]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** Feeds `chunks` in order and returns the frames and the failure, if any. */
@@ -87,13 +77,13 @@ Deno.test("FrameDecoder decodes every frame fed one byte at a time", () => {
     assertDecoded(result.frames, [sample]);
     assert(result.atBoundary);
   }
-  const stream = concat(all.map(encode));
+  const stream = concatBytes(all.map(encode));
   assertDecoded(decodeChunks(byteByByte(stream)).frames, all);
 });
 
 Deno.test("FrameDecoder decodes a stream of frames split at every point", () => {
   const all = samples(new Rng(2));
-  const stream = concat(all.map(encode));
+  const stream = concatBytes(all.map(encode));
   for (let split = 0; split <= stream.length; split++) {
     const result = decodeChunks([stream.subarray(0, split), stream.subarray(split)]);
     assertEquals(result.failure, null, `split at ${split}`);
@@ -124,7 +114,7 @@ Deno.test("FrameDecoder round-trips random frames in random chunks (seeded fuzz)
       const sample = rng.pick(samples(rng));
       frames.push({ fields: sample.fields, body: rng.fill(new Uint8Array(rng.int(3000))) });
     }
-    const stream = concat(frames.map(encode));
+    const stream = concatBytes(frames.map(encode));
     const chunks: Uint8Array[] = [];
     for (let offset = 0; offset < stream.length;) {
       const size = 1 + rng.int(rng.chance(0.5) ? 16 : 4096);
@@ -182,7 +172,7 @@ Deno.test("FrameDecoder lets a reader fill a large body directly", () => {
 
 Deno.test("FrameDecoder consumes nothing while a frame waits to be taken", () => {
   const sample = samples(new Rng(6))[3] as Sample;
-  const stream = concat([encode(sample), encode(sample)]);
+  const stream = concatBytes([encode(sample), encode(sample)]);
   const decoder = new FrameDecoder({ bodySizeMax: BODY_SIZE_MAX });
   const first = decoder.feed(stream);
   assertEquals(first, encode(sample).length);

@@ -21,6 +21,7 @@ import type {
   RequestOptions,
   Transport,
 } from "./transport.ts";
+import { concatBytes } from "../base/bytes.ts";
 
 /** Runs before a delivery from `from` to `to`; may delay (await) or throw a UkaiError. */
 export type DeliveryHook = (from: string, to: string, type: number) => Promise<void> | void;
@@ -77,14 +78,7 @@ export class MemoryNetwork {
 }
 
 function copyBody(body: Body): Uint8Array {
-  const parts = bodyParts(body);
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(bodyParts(body));
 }
 
 function peerId(peer: PeerTarget): string {

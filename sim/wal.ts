@@ -28,6 +28,7 @@ import {
   NO_NODE,
   type Snapshot,
 } from "../raft/mod.ts";
+import { concatBytes } from "../base/bytes.ts";
 
 /** What one Ready persists (or a whole compacted WAL). */
 export interface WalRecord {
@@ -56,8 +57,8 @@ export function encodeWalRecord(record: WalRecord): Uint8Array {
   }
   parts.push(u32(record.entries.length));
   for (const entry of record.entries) parts.push(...lengthPrefixed(encodeEntry(entry)));
-  const payload = concat(parts);
-  return concat([u32(payload.length), u32(crc32(payload)), payload]);
+  const payload = concatBytes(parts);
+  return concatBytes([u32(payload.length), u32(crc32(payload)), payload]);
 }
 
 /**
@@ -176,18 +177,6 @@ function u32(value: number): Uint8Array {
 
 function lengthPrefixed(bytes: Uint8Array): Uint8Array[] {
   return [u32(bytes.length), bytes];
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 class Reader {

@@ -2,6 +2,7 @@ import { assert } from "../base/assert.ts";
 import { Rng } from "../base/rng.ts";
 import type { Entry, Snapshot } from "../raft/mod.ts";
 import { decodeWalRecords, encodeWalRecord, LogState, replay, type WalRecord } from "./wal.ts";
+import { concatBytes } from "../base/bytes.ts";
 
 function entry(index: number, term: number, text = `e${index}`): Entry {
   return { index, term, type: "normal", data: new TextEncoder().encode(text) };
@@ -21,18 +22,8 @@ const records: WalRecord[] = [
   { hardState: { term: 3, vote: "n2", commit: 4 }, entries: [] },
 ];
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 Deno.test("WAL records round-trip through encode and decode", () => {
-  const bytes = concat(records.map(encodeWalRecord));
+  const bytes = concatBytes(records.map(encodeWalRecord));
   const decoded = decodeWalRecords(bytes);
   assert(decoded.validBytes === bytes.length, "every byte is valid");
   assert(decoded.records.length === records.length, "every record comes back");
@@ -43,7 +34,7 @@ Deno.test("WAL records round-trip through encode and decode", () => {
 });
 
 Deno.test("WAL replay stops at a record cut anywhere (torn tail)", () => {
-  const full = concat(records.map(encodeWalRecord));
+  const full = concatBytes(records.map(encodeWalRecord));
   const boundaries = [0];
   for (const record of records) {
     boundaries.push(boundaries.at(-1)! + encodeWalRecord(record).length);

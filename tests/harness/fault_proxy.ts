@@ -34,6 +34,7 @@
 
 import { HANDSHAKE_BODY_SIZE_MAX } from "../../net/limits.ts";
 import { FrameDecoder, NET_MESSAGE_TYPE, parseHello } from "../../net/mod.ts";
+import { concatBytes } from "../../base/bytes.ts";
 
 /** A rule of the network: which connections it matches and what it does to them. */
 export type FaultRule =
@@ -260,7 +261,7 @@ export class FaultProxy {
     try {
       for (;;) {
         const count = await connection.client.read(buffer).catch(() => null);
-        if (count === null) return { from: null, bytes: concat(held) };
+        if (count === null) return { from: null, bytes: concatBytes(held) };
         const chunk = buffer.slice(0, count);
         held.push(chunk);
         let offset = 0;
@@ -272,9 +273,9 @@ export class FaultProxy {
             frame.header.type === NET_MESSAGE_TYPE.hello;
           const hello = isHello ? parseHello(frame.body) : null;
           const from = hello?.kind === "hello" ? hello.clientNodeId : null;
-          return { from, bytes: concat(held) };
+          return { from, bytes: concatBytes(held) };
         }
-        if (decoder.failure !== null) return { from: null, bytes: concat(held) };
+        if (decoder.failure !== null) return { from: null, bytes: concatBytes(held) };
       }
     } finally {
       clearTimeout(timer);
@@ -312,17 +313,6 @@ export class FaultProxy {
       connection.close();
     }
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const total = parts.reduce((sum, part) => sum + part.length, 0);
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    bytes.set(part, offset);
-    offset += part.length;
-  }
-  return bytes;
 }
 
 /**
