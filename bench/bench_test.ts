@@ -1,7 +1,7 @@
 /**
  * Tests of the benchmark suite: the fio parser, ratios and verdicts, the
  * command line, and one real `--quick` run against ukai and the C reference
- * alone (no peers) whose JSON and Markdown reports must be well formed and
+ * layouts alone (no peers) whose JSON and Markdown reports must be well formed and
  * which must leave nothing mounted. The real run needs root, /dev/fuse, fio
  * and gcc; it is skipped (ignored) without them.
  */
@@ -114,6 +114,29 @@ Deno.test("ratioOf() is the median of per-repeat ratios, and verdicts judge them
   assert.match(markdown, /## Verdicts/);
 });
 
+Deno.test("verdicts carry the C analogue of a replication rule, and only of those", () => {
+  const fio = [
+    record("c-ref", "seq-write-1m-qd16", 1, 2000),
+    record("c-ref-2", "seq-write-1m-qd16", 1, 1500),
+    record("ukai-1", "seq-write-1m-qd16", 1, 1000),
+    record("ukai-2", "seq-write-1m-qd16", 1, 400),
+  ];
+  const results = syntheticResults(fio);
+  const find = (prefix: string, workload: string) =>
+    results.verdicts.find((v) => v.subject.startsWith(prefix) && v.subject.includes(workload))!;
+  const twoCopies = find("ukai-2 / ukai-1", "seq-write-1m-qd16");
+  assert.equal(twoCopies.value, 0.4);
+  assert.equal(twoCopies.pass, false);
+  assert.equal(twoCopies.analogue, 0.75, "c-ref-2 / c-ref");
+  assert.equal(find("ukai-remote / ukai-1", "seq-read-1m-qd16").analogue, null, "not measured");
+  assert.ok(!("analogue" in find("ukai-1 / c-ref", "seq-write-1m-qd16")), "no C analogue");
+  checkResults(JSON.parse(JSON.stringify(results)));
+  assert.match(
+    renderMarkdown(results, []),
+    /\| ukai-2 \/ ukai-1, seq-write-1m-qd16 \(mbps\) \| ≥ 0\.6 \| 0\.4 \| \*\*FAIL\*\* \| 0\.75 \|/,
+  );
+});
+
 Deno.test("checkResults() refuses documents without the schema or with broken records", () => {
   assert.throws(() => checkResults({ schema: "other" }), /schema/);
   const results = syntheticResults([record("c-ref", "seq-read-1m-qd16", 1, 1)]);
@@ -155,7 +178,7 @@ Deno.test({
         new URL("./run.ts", import.meta.url).pathname,
         "--quick",
         "--no-peers",
-        "--targets=c-ref,ukai-1,ukai-2",
+        "--targets=c-ref,c-ref-2,c-ref-remote,ukai-1,ukai-2",
         "--size-mib=64",
         `--out=${out}`,
         ...(plots ? [] : ["--no-plots"]),
@@ -175,7 +198,7 @@ Deno.test({
       const results = checkResults(JSON.parse(await Deno.readTextFile(`${out}/${json}`)));
       assert.deepEqual(results.errors, [], "no section failed");
       assert.equal(results.mode, "quick");
-      for (const target of ["c-ref", "ukai-1", "ukai-2"]) {
+      for (const target of ["c-ref", "c-ref-2", "c-ref-remote", "ukai-1", "ukai-2"]) {
         for (const workload of WORKLOADS) {
           assert.ok(
             results.fio.some((r) => r.target === target && r.workload === workload.id),
@@ -190,6 +213,10 @@ Deno.test({
       assert.equal(results.resync.coldCache, true, "both copies started from an empty cache");
       assert.ok(results.scale !== null && results.scale.nodes.length === 2, "node counts");
       assert.ok(results.verdicts.some((v) => v.pass !== null), "some verdicts judged");
+      assert.ok(
+        results.verdicts.some((v) => typeof v.analogue === "number"),
+        "the C analogue of the two-copy rules",
+      );
       const text = await Deno.readTextFile(`${out}/${markdown}`);
       for (
         const heading of [

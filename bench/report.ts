@@ -40,6 +40,12 @@ export interface Verdict {
   readonly rule: string;
   readonly value: number | null;
   readonly pass: boolean | null;
+  /**
+   * The same ratio between the C reference layouts (c-ref-2 / c-ref for two
+   * copies, …): what this machine allows without JavaScript. Absent when the
+   * rule has no C analogue; null when not measured.
+   */
+  readonly analogue?: number | null;
 }
 
 /** The whole report. */
@@ -131,6 +137,8 @@ interface FioRule {
   readonly metric: "p50" | "iops" | "mbps";
   readonly bound: number;
   readonly atMost: boolean;
+  /** The C reference layouts whose ratio is this rule's yardstick. */
+  readonly analogue?: { readonly target: string; readonly base: string };
 }
 
 const FIO_RULES: readonly FioRule[] = [
@@ -169,6 +177,7 @@ const FIO_RULES: readonly FioRule[] = [
     metric: workload.startsWith("seq") ? "mbps" as const : "iops" as const,
     bound: 0.6,
     atMost: false,
+    analogue: { target: "c-ref-2", base: "c-ref" },
   })),
   {
     issue: "remote-only 1 MiB reads ≥ 0.5× local",
@@ -178,6 +187,7 @@ const FIO_RULES: readonly FioRule[] = [
     metric: "mbps",
     bound: 0.5,
     atMost: false,
+    analogue: { target: "c-ref-remote", base: "c-ref" },
   },
 ];
 
@@ -196,14 +206,20 @@ function judge(value: number, bound: number, atMost: boolean): boolean | null {
 export function verdicts(
   results: Pick<BenchResults, "fio" | "raft" | "resync">,
 ): Verdict[] {
+  const rounded = (value: number) => Number.isFinite(value) ? round(value, 3) : null;
   const out: Verdict[] = FIO_RULES.map((rule) => {
-    const value = ratioOf(results, rule.target, rule.base, rule.workload, PICK[rule.metric]);
+    const ratio = (target: string, base: string) =>
+      ratioOf(results, target, base, rule.workload, PICK[rule.metric]);
+    const value = ratio(rule.target, rule.base);
     return {
       issue: rule.issue,
       subject: `${rule.target} / ${rule.base}, ${rule.workload} (${rule.metric})`,
       rule: `${rule.atMost ? "≤" : "≥"} ${rule.bound}`,
-      value: Number.isFinite(value) ? round(value, 3) : null,
+      value: rounded(value),
       pass: judge(value, rule.bound, rule.atMost),
+      ...(rule.analogue === undefined
+        ? {}
+        : { analogue: rounded(ratio(rule.analogue.target, rule.analogue.base)) }),
     };
   });
   for (const sample of results.resync?.sizes ?? []) {
@@ -413,8 +429,11 @@ const READING_NOTES = [
   "replication costs CPU twice (owner and copy) where real hosts would split it; loopback hides network latency.",
   "- ukai images are held open read-write by the suite through n1 with one write first, as a running VM " +
   "would, so n1 owns them while fio runs (a node that merely has an image open pays a Raft ReadIndex per read).",
-  "- c-ref is single-threaded and writes into the page cache; plain is O_DIRECT on the disk; nbdkit runs " +
+  "- c-ref is single-threaded and writes into the page cache (c-ref-2 and c-ref-remote add a single-threaded " +
+  "C peer over loopback TCP); plain is O_DIRECT on the disk; nbdkit runs " +
   "`cache=none` (design.md §7); GlusterFS uses `group virt`. The ratio columns are medians of per-repeat ratios.",
+  "- Every fio run starts after a `sync`, so no run pays for the dirty pages of the one before (the kernel " +
+  "throttles writers while a backlog of them is written back).",
   "- The machine is shared with other engineers' test runs: see the load and steal figures, and prefer ratios.",
 ];
 
@@ -449,11 +468,16 @@ export function renderMarkdown(results: BenchResults, plots: readonly string[]):
     "",
     "## Verdicts",
     "",
-    "| issue target | measured | rule | value | verdict |",
-    "|---|---|---|---|---|",
+    "| issue target | measured | rule | value | verdict | C analogue |",
+    "|---|---|---|---|---|---|",
     ...results.verdicts.map((v) =>
-      `| ${v.issue} | ${v.subject} | ${v.rule} | ${v.value ?? "–"} | ${passText(v.pass)} |`
+      `| ${v.issue} | ${v.subject} | ${v.rule} | ${v.value ?? "–"} | ${passText(v.pass)} | ${
+        v.analogue ?? "–"
+      } |`
     ),
+    "",
+    "C analogue: the same ratio between the C reference layouts (c-ref-2 or c-ref-remote / c-ref), " +
+    "what this machine allows without JavaScript.",
   ];
   for (const workload of results.workloads) {
     if (!results.fio.some((r) => r.workload === workload.id)) continue;

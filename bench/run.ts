@@ -9,7 +9,8 @@
  *     [--size-mib=N] [--ukai=DIR] [--out=DIR] [--no-plots]
  *   deno task bench --render=bench/results/DATE.json   (redraw its .md and plots)
  *
- * Targets: plain, c-ref, ukai-1, ukai-2, ukai-3, ukai-remote, nbd, gluster.
+ * Targets: plain, c-ref, c-ref-2, c-ref-remote, ukai-1, ukai-2, ukai-3,
+ * ukai-remote, nbd, gluster. Every fio run starts after a `sync`.
  * `--no-peers` drops nbd, gluster and etcd. `--ukai=DIR` runs the ukai of
  * another checkout (its main.ts and tests/harness). Missing Debian packages
  * are installed when running as root. Everything the run starts is stopped
@@ -186,7 +187,13 @@ async function ukaiVersion(root: string): Promise<Record<string, unknown>> {
   };
 }
 
-/** Runs the fio matrix: repeats × workloads × targets, the target order rotating per repeat. */
+/**
+ * Runs the fio matrix: repeats × workloads × targets, the target order rotating
+ * per repeat. Each run starts after a `sync`: the dirty pages a write job
+ * leaves behind would otherwise be written back during the next run, and the
+ * kernel throttles that run's writers (measured: the C reference's 4 KiB
+ * writes fell from ~130k to ~53k IOPS behind such a backlog).
+ */
 async function fioSection(
   cleanup: Cleanup,
   options: Options,
@@ -206,6 +213,7 @@ async function fioSection(
         cleanup.check();
         let sample: FioSample;
         try {
+          await run("sync", [], { cleanup });
           sample = await runWorkload(cleanup, target.file, workload, timing);
         } catch (error) {
           cleanup.check();
