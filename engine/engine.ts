@@ -9,6 +9,7 @@
  * @module
  */
 
+import { copyParts } from "../base/bytes.ts";
 import type { Clock } from "../base/clock.ts";
 import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
@@ -22,7 +23,7 @@ import { Janitor } from "./janitor.ts";
 import { type OwnerCalls, registerOwnerRoutes, RemoteOwnerCalls } from "./owner_routes.ts";
 import type { OwnerSession } from "./owner_session.ts";
 import { PeerHealth } from "./peer_health.ts";
-import { readRange } from "./reader.ts";
+import { readPieces } from "./reader.ts";
 import { Ownerships } from "./ownerships.ts";
 import { StatsRegistry } from "./stats.ts";
 import { OperationTimer } from "./timing.ts";
@@ -315,23 +316,36 @@ export class Engine implements Channels {
   }
 
   /**
-   * Reads `[offset, offset + target.length)` into `target` (up to the visible
-   * size) from the best copies: the owner's session, or the owner, or the
-   * nearest in-sync copy when this node does not own the image.
+   * Reads `[offset, offset + length)` (up to the visible size) from the best
+   * copies: the owner's session, or the owner, or the nearest in-sync copy
+   * when this node does not own the image. Resolves to the bytes in order, as
+   * the buffers they arrived in (one per block segment; a FUSE reply gathers
+   * them without another copy).
    */
-  read(name: string, offset: number, target: Uint8Array<ArrayBuffer>): Promise<void> {
-    const view = this.#visible(name, offset, target);
+  readPieces(name: string, offset: number, length: number): Promise<Uint8Array[]> {
+    const visibleLength = this.#visibleLength(name, offset, length);
     return this.#timer.timed(name, "read", async () => {
       const session = this.sessionOf(name);
-      if (session !== undefined) await session.read(offset, view);
-      else await this.#readAsNonOwner(name, offset, view);
-      this.#countRead(name, view.length);
+      const pieces = session !== undefined
+        ? await session.readPieces(offset, visibleLength)
+        : await this.#readAsNonOwner(name, offset, visibleLength);
+      this.#countRead(name, visibleLength);
+      return pieces;
     });
   }
 
+  /** {@link readPieces} into `target`, up to the visible size. */
+  async read(name: string, offset: number, target: Uint8Array): Promise<void> {
+    copyParts(await this.readPieces(name, offset, target.length), target);
+  }
+
   #visible(name: string, offset: number, target: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
-    const end = Math.min(offset + target.length, this.#image(name).size);
-    return target.subarray(0, Math.max(0, end - offset));
+    return target.subarray(0, this.#visibleLength(name, offset, target.length));
+  }
+
+  #visibleLength(name: string, offset: number, length: number): number {
+    const end = Math.min(offset + length, this.#image(name).size);
+    return Math.max(0, end - offset);
   }
 
   #countRead(name: string, byteLength: number): void {
@@ -341,13 +355,16 @@ export class Engine implements Channels {
   }
 
   /** Reads when another node (or nobody) owns the image: forward to the owner first. */
-  async #readAsNonOwner(name: string, offset: number, target: Uint8Array): Promise<void> {
+  async #readAsNonOwner(name: string, offset: number, length: number): Promise<Uint8Array[]> {
     const owner = this.#image(name).owner;
     if (owner !== null && owner !== this.nodeId) {
       try {
-        target.set(await this.owners.forwardRead(owner, name, offset, target.length));
+        const data = await this.owners.forwardRead(owner, name, offset, length);
+        if (data.length !== length) {
+          throw new UkaiError("PROTOCOL", `the owner answered ${data.length} of ${length} bytes`);
+        }
         this.stats.image(name).forwardedReadOps++;
-        return;
+        return [data];
       } catch (error) {
         this.#logger.debug("forwarded read failed; reading the copies directly", {
           image: name,
@@ -360,7 +377,7 @@ export class Engine implements Channels {
       await this.#options.meta.sync();
       const image = this.#image(name);
       try {
-        return await readRange(
+        return await readPieces(
           {
             nodeId: this.nodeId,
             channels: this,
@@ -371,7 +388,7 @@ export class Engine implements Channels {
           },
           image,
           offset,
-          target,
+          length,
         );
       } catch (error) {
         const raced = error instanceof UkaiError && error.code === "STALE_EPOCH";
@@ -380,16 +397,16 @@ export class Engine implements Channels {
     }
   }
 
-  /** Serves a read forwarded by a node that has the image open without owning it. */
-  async readForPeer(name: string, offset: number, length: number): Promise<Uint8Array> {
+  /**
+   * Serves a read forwarded by a node that has the image open without owning
+   * it: the bytes up to the visible size, as pieces the answer sends back to back.
+   */
+  readForPeer(name: string, offset: number, length: number): Promise<Uint8Array[]> {
     const session = this.sessionOf(name);
     if (session === undefined) {
       throw new UkaiError("NOT_OWNER", `Node "${this.nodeId}" does not own image "${name}"`);
     }
-    const image = session.image();
-    const target = new Uint8Array(Math.max(0, Math.min(length, image.size - offset)));
-    await session.read(offset, target);
-    return target;
+    return session.readPieces(offset, this.#visibleLength(name, offset, length));
   }
 
   // ---- opens ---------------------------------------------------------------

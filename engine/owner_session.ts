@@ -23,7 +23,7 @@ import type { BlockChannel, Channels } from "./channels.ts";
 import { type Segment, splitIntoSegments } from "./layout.ts";
 import { MarkBatcher } from "./mark_batcher.ts";
 import type { PeerHealth } from "./peer_health.ts";
-import { readRange } from "./reader.ts";
+import { readPieces } from "./reader.ts";
 import { type CopyAnswer, judgeWrite, type OutOfSyncMarks } from "./write_outcome.ts";
 
 /** Options of an {@link OwnerSession}. */
@@ -445,12 +445,15 @@ export class OwnerSession {
     }
   }
 
-  /** Reads `[offset, offset + target.length)` from the projected in-sync copies. */
-  async read(offset: number, target: Uint8Array): Promise<void> {
+  /**
+   * Reads `[offset, offset + length)` from the projected in-sync copies, as
+   * one piece per block segment (see {@link readPieces}).
+   */
+  async readPieces(offset: number, length: number): Promise<Uint8Array[]> {
     this.#checkActive();
     const image = this.image();
     try {
-      await readRange(
+      return await readPieces(
         {
           nodeId: this.#options.nodeId,
           channels: this.#options.channels,
@@ -461,7 +464,7 @@ export class OwnerSession {
         },
         image,
         offset,
-        target,
+        length,
       );
     } catch (error) {
       this.#failIfStale(error);

@@ -33,20 +33,21 @@ function describe(node: string, error: unknown): string {
 }
 
 /**
- * Reads `[offset, offset + target.length)` of `image` into `target`. Settles
- * only once every segment has: when one fails, the others are still awaited,
- * so nothing writes into `target` after the call has settled.
+ * Reads `[offset, offset + length)` of `image` and resolves to its bytes as
+ * one piece per block segment, in order: the buffers the copies answered
+ * with, not copied again (a FUSE reply gathers them). Settles only once every
+ * segment has, so a failed read leaves no request behind.
  *
  * @throws {UkaiError} NO_IN_SYNC_LOCATION when a block has no copy that answers; STALE_EPOCH
  *   when a copy is fenced at a newer epoch (the caller lost or lacks ownership)
  */
-export async function readRange(
+export async function readPieces(
   context: ReadContext,
   image: ImageRecord,
   offset: number,
-  target: Uint8Array,
-): Promise<void> {
-  const segments = splitIntoSegments(offset, target.length, image.blockSize);
+  length: number,
+): Promise<Uint8Array[]> {
+  const segments = splitIntoSegments(offset, length, image.blockSize);
   const outcomes = await Promise.allSettled(segments.map(async (segment) => {
     const candidates = context.health.orderForRead(context.copiesOf(segment.block), context.nodeId);
     const failures: string[] = [];
@@ -60,10 +61,15 @@ export async function readRange(
           length: segment.length,
           flags: 0,
         });
-        target.set(data, segment.bufferOffset);
+        if (data.length !== segment.length) {
+          throw new UkaiError(
+            "PROTOCOL",
+            `a read of ${segment.length} bytes answered with ${data.length}`,
+          );
+        }
         if (node !== context.nodeId) context.health.succeeded(node);
         context.served?.(node, segment.length);
-        return;
+        return data;
       } catch (error) {
         if (error instanceof UkaiError && error.code === "STALE_EPOCH") throw error;
         if (node !== context.nodeId) context.health.failed(node, describeError(error));
@@ -77,6 +83,10 @@ export async function readRange(
       }`,
     );
   }));
-  const failed = outcomes.find((outcome) => outcome.status === "rejected");
-  if (failed !== undefined) throw failed.reason;
+  const pieces: Uint8Array[] = [];
+  for (const outcome of outcomes) {
+    if (outcome.status === "rejected") throw outcome.reason;
+    pieces.push(outcome.value);
+  }
+  return pieces;
 }

@@ -1,4 +1,4 @@
-/** Tests of readRange: copy order, failover, and a target left alone once the read settles. */
+/** Tests of readPieces: pieces in order and uncopied, failover, and settling only when all did. */
 
 import assert from "node:assert/strict";
 import { ManualClock } from "../base/clock.ts";
@@ -7,7 +7,7 @@ import { applyCommand, MetaState } from "../meta/mod.ts";
 import type { BlockChannel, Channels } from "./channels.ts";
 import type { BlockHeader } from "./block_protocol.ts";
 import { PeerHealth } from "./peer_health.ts";
-import { type ReadContext, readRange } from "./reader.ts";
+import { type ReadContext, readPieces } from "./reader.ts";
 
 const BLOCK = 65536;
 
@@ -28,9 +28,9 @@ function image() {
 }
 
 /** A channel whose reads answer as `answer` says, per block. */
-function channel(answer: (header: BlockHeader) => Promise<Uint8Array>): Channels {
+function only(answer: (header: BlockHeader) => Promise<Uint8Array>): BlockChannel {
   const unused = () => Promise.reject(new Error("not used by reads"));
-  const to: BlockChannel = {
+  return {
     node: "a",
     read: answer,
     write: unused,
@@ -40,6 +40,11 @@ function channel(answer: (header: BlockHeader) => Promise<Uint8Array>): Channels
     exportBlock: unused,
     pull: unused,
   };
+}
+
+/** Every node's channel reads as `answer` says. */
+function channel(answer: (header: BlockHeader) => Promise<Uint8Array>): Channels {
+  const to = only(answer);
   return { to: () => to };
 }
 
@@ -53,18 +58,20 @@ function context(channels: Channels): ReadContext {
   };
 }
 
-Deno.test("readRange() fills each segment from its block", async () => {
-  const read = (header: BlockHeader) =>
-    Promise.resolve(new Uint8Array(header.length).fill(header.block + 1));
-  const target = new Uint8Array(2 * BLOCK);
-  await readRange(context(channel(read)), image(), BLOCK / 2, target);
-  assert.equal(target[0], 1);
-  assert.equal(target[BLOCK / 2 - 1], 1);
-  assert.equal(target[BLOCK / 2], 2);
-  assert.equal(target[2 * BLOCK - 1], 3);
+Deno.test("readPieces() answers one piece per block segment: the channels' own buffers", async () => {
+  const answered: Uint8Array[] = [];
+  const read = (header: BlockHeader) => {
+    const data = new Uint8Array(header.length).fill(header.block + 1);
+    answered.push(data);
+    return Promise.resolve(data);
+  };
+  const pieces = await readPieces(context(channel(read)), image(), BLOCK / 2, 2 * BLOCK);
+  assert.deepEqual(pieces.map((piece) => piece.length), [BLOCK / 2, BLOCK, BLOCK / 2]);
+  assert.deepEqual(pieces.map((piece) => piece[0]), [1, 2, 3]);
+  pieces.forEach((piece, index) => assert.equal(piece, answered[index], "not copied"));
 });
 
-Deno.test("readRange() settles only after every segment, even when one fails first", async () => {
+Deno.test("readPieces() settles only after every segment, even when one fails first", async () => {
   let releaseSlow = () => {};
   const slowRequested = Promise.withResolvers<void>();
   const read = (header: BlockHeader) => {
@@ -74,19 +81,32 @@ Deno.test("readRange() settles only after every segment, even when one fails fir
       releaseSlow = () => resolve(new Uint8Array(header.length).fill(9));
     });
   };
-  const target = new Uint8Array(2 * BLOCK);
   let settled = false;
-  const reading = readRange(context(channel(read)), image(), 0, target).finally(() => {
+  const reading = readPieces(context(channel(read)), image(), 0, 2 * BLOCK).finally(() => {
     settled = true;
   });
   await slowRequested.promise;
   await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.equal(settled, false, "the read settled while a segment could still write");
+  assert.equal(settled, false, "the read settled while a segment was still in flight");
   releaseSlow();
   await assert.rejects(reading, (error: unknown) => {
     assert.ok(error instanceof UkaiError);
     assert.equal(error.code, "NO_IN_SYNC_LOCATION");
     return true;
   });
-  assert.equal(target[BLOCK], 9, "the slow segment wrote before the read settled");
+});
+
+Deno.test("readPieces() skips a copy that answers with the wrong length for the next one", async () => {
+  const short = (header: BlockHeader) => Promise.resolve(new Uint8Array(header.length - 1));
+  const right = (header: BlockHeader) => Promise.resolve(new Uint8Array(header.length).fill(7));
+  const channels: Channels = { to: (node) => node === "a" ? only(short) : only(right) };
+  const pieces = await readPieces(
+    { ...context(channels), copiesOf: () => ["a", "b"] },
+    image(),
+    0,
+    100,
+  );
+  assert.equal(pieces.length, 1);
+  assert.equal(pieces[0]!.length, 100);
+  assert.equal(pieces[0]![99], 7, "served by the second copy");
 });

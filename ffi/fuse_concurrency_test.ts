@@ -1,7 +1,8 @@
 /**
  * FuseSession under concurrent load from fio (libaio, O_DIRECT): replies
  * after random delays complete out of order with many requests in flight and
- * the data verifies; 1 MiB reads and writes arrive as single requests; WRITE
+ * the data verifies; 1 MiB reads and writes arrive as single requests; a
+ * read answered in pieces arrives whole; WRITE
  * payloads held in receive buffers stay intact while later requests are
  * received, and the buffer pool limits how many are held.
  *
@@ -62,6 +63,30 @@ Deno.test("1 MiB O_DIRECT reads and writes arrive as single 1 MiB requests", asy
   });
   expectEqual(fs.writeSizes, new Array(8).fill(MiB), "write request sizes");
   expectEqual(fs.readSizes, new Array(8).fill(MiB), "read request sizes");
+});
+
+Deno.test("a read answered in pieces (dataPieces) arrives whole and in order", async () => {
+  const contents = new Uint8Array(3 * MiB);
+  new Rng(7).fill(contents);
+  const fs = new MemoryFs({ files: { disk: contents.slice() }, readPieceBytes: 3000 });
+  const copy = await Deno.makeTempFile({ prefix: "ukai-pieces-" });
+  try {
+    await withMount(fs, async ({ mountPoint }) => {
+      await run(
+        "dd",
+        `if=${mountPoint}/disk`,
+        `of=${copy}`,
+        "bs=1M",
+        "iflag=direct",
+        "status=none",
+      );
+    });
+    // Three reads of 1 MiB, each answered in 351 pieces, then the one that finds the end.
+    expectEqual(fs.readSizes.slice(0, 3), new Array(3).fill(MiB), "1 MiB reads");
+    expectBytes(await Deno.readFile(copy), contents, "what dd read");
+  } finally {
+    await Deno.remove(copy);
+  }
 });
 
 Deno.test("held WRITE payloads stay intact while later requests arrive; the pool bounds them", async () => {

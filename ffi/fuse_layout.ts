@@ -118,6 +118,9 @@ export const ArgsLayout = { byteLength: 24, argc: 0, argv: 8, allocated: 16 } as
 /** `struct fuse_forget_data`: one element of a `forget_multi` batch. */
 export const ForgetDataLayout = { byteLength: 16, ino: 0, nlookup: 8 } as const;
 
+/** `struct iovec`: one piece of a gathered reply (`fuse_reply_iov`). */
+export const IovecLayout = { byteLength: 16, base: 0, length: 8 } as const;
+
 /**
  * Slot of each operation in `struct fuse_lowlevel_ops`, an array of 44
  * function pointers in header order (the slot's byte offset is 8 × index).
@@ -245,6 +248,7 @@ export const LAYOUTS = {
   ctx: CtxLayout,
   args: ArgsLayout,
   forgetData: ForgetDataLayout,
+  iovec: IovecLayout,
   operationSlot: OperationSlot,
   lowlevelOps: LowlevelOpsLayout,
 } as const;

@@ -16,6 +16,7 @@ import { libfuse } from "./libfuse.ts";
 import {
   EntryParamLayout,
   FileInfoLayout,
+  IovecLayout,
   MAX_TRANSFER_BYTES,
   StatLayout,
   StatvfsLayout,
@@ -45,6 +46,24 @@ const fileInfoScratch = new Uint8Array(FileInfoLayout.byteLength);
 const fileInfoView = new DataView(fileInfoScratch.buffer);
 const statvfsScratch = new Uint8Array(StatvfsLayout.byteLength);
 const statvfsView = new DataView(statvfsScratch.buffer);
+let iovecScratch = new Uint8Array(IovecLayout.byteLength * 4);
+
+/**
+ * `struct iovec[]` for `pieces`, in a scratch array (replies copy it at once).
+ * An empty piece gets a NULL base, which the kernel accepts for length 0.
+ */
+function writeIovecs(pieces: readonly Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const bytes = IovecLayout.byteLength * pieces.length;
+  if (iovecScratch.length < bytes) iovecScratch = new Uint8Array(bytes);
+  const view = new DataView(iovecScratch.buffer);
+  for (const [index, piece] of pieces.entries()) {
+    const base = index * IovecLayout.byteLength;
+    const pointer = piece.length === 0 ? null : Deno.UnsafePointer.of(piece);
+    view.setBigUint64(base + IovecLayout.base, Deno.UnsafePointer.value(pointer), true);
+    view.setBigUint64(base + IovecLayout.length, BigInt(piece.length), true);
+  }
+  return iovecScratch;
+}
 
 /** A request in flight; every operation's request type extends it. */
 export class FuseRequest {
@@ -163,6 +182,17 @@ export class ReadRequest extends FuseRequest {
   data(bytes: Uint8Array<ArrayBuffer>): void {
     assert(bytes.length <= this.size, `read: ${bytes.length} bytes for a ${this.size}-byte read`);
     libfuse().fuse_reply_buf(this.claim(), bytes, BigInt(bytes.length));
+  }
+
+  /**
+   * Replies the pieces back to back, which the kernel gathers straight from
+   * their buffers (`fuse_reply_iov`: no copy in JS).
+   */
+  dataPieces(pieces: readonly Uint8Array[]): void {
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    assert(length <= this.size, `read: ${length} bytes for a ${this.size}-byte read`);
+    libfuse().fuse_reply_iov(this.claim(), writeIovecs(pieces), pieces.length);
   }
 
   /** Replies `length` bytes of native memory at `pointer` (valid until this returns). */

@@ -43,6 +43,7 @@ const symbols = {
     parameters: ["pointer", "pointer", "usize"],
     result: "i32",
   },
+  fuse_reply_iov: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   fuse_reply_statfs: { parameters: ["pointer", "buffer"], result: "i32" },
   fuse_add_direntry: {
     parameters: ["pointer", "buffer", "usize", "buffer", "buffer", "i64"],

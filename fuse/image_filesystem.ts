@@ -239,22 +239,21 @@ export class ImageFilesystem implements FuseOperations {
     const length = Math.max(0, Math.min(request.size, image.size - offset));
     if (length === 0) return request.data(new Uint8Array(0));
     const engine = this.#options.engine;
-    let pending: Promise<void>;
-    let target: Uint8Array<ArrayBuffer>;
+    let pending: Promise<Uint8Array[]>;
     try {
       // The reply copies the bytes before returning, so a read served at
-      // once can use the one scratch buffer; a later one needs its own.
+      // once can use the one scratch buffer. A later one is answered from
+      // the buffers its pieces arrived in (no copy).
       const scratch = length <= this.#readScratch.length
         ? this.#readScratch.subarray(0, length)
         : new Uint8Array(length);
       if (engine.readNow(file.name, offset, scratch)) return request.data(scratch);
-      target = new Uint8Array(length);
-      pending = engine.read(file.name, offset, target);
+      pending = engine.readPieces(file.name, offset, length);
     } catch (error) {
       return this.#fail(request, "read", error);
     }
     return pending.then(
-      () => request.data(target),
+      (pieces) => request.dataPieces(pieces),
       (error) => this.#fail(request, "read", error),
     );
   };

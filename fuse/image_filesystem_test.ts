@@ -96,13 +96,13 @@ Deno.test("a lookup that cannot catch up answers ENOENT", async () => {
   assert.equal(syncs(), 1);
 });
 
-Deno.test("a read answered later keeps its own buffer while reads answered at once come and go", async () => {
+Deno.test("a read answered later replies with the engine's pieces; reads answered at once use the scratch", async () => {
   const meta = new MemoryMetaStore();
   await meta.propose(ADD_NODE);
   await meta.propose(CREATE);
-  let finishSlowRead = () => {};
-  // Reads below 64 KiB are served at once with 0xaa; others fill their buffer
-  // with 0x55 at once (as bytes arriving from a peer would) and finish later.
+  const later = Promise.withResolvers<Uint8Array[]>();
+  const pieces = [new Uint8Array(1000).fill(0x55), new Uint8Array(3096).fill(0x66)];
+  // Reads below 64 KiB are served at once with 0xaa; others wait for `later`.
   const engine = {
     open: () => Promise.resolve(),
     readNow: (_name: string, offset: number, target: Uint8Array) => {
@@ -110,9 +110,9 @@ Deno.test("a read answered later keeps its own buffer while reads answered at on
       target.fill(0xaa);
       return true;
     },
-    read: (_name: string, _offset: number, target: Uint8Array) => {
-      target.fill(0x55);
-      return new Promise<void>((resolve) => finishSlowRead = resolve);
+    readPieces: (_name: string, _offset: number, length: number) => {
+      assert.equal(length, 4096);
+      return later.promise;
     },
   } as unknown as Engine;
   const fs = filesystem(meta, engine);
@@ -123,10 +123,14 @@ Deno.test("a read answered later keeps its own buffer while reads answered at on
     inode,
     2,
   );
-  const replies: Uint8Array[] = [];
+  const replies: Uint8Array[][] = [];
   const read = (offset: number) =>
     fs.read!(
-      { size: 4096, data: (bytes: Uint8Array) => replies.push(bytes.slice()) } as never,
+      {
+        size: 4096,
+        data: (bytes: Uint8Array) => replies.push([bytes.slice()]),
+        dataPieces: (answered: Uint8Array[]) => replies.push(answered),
+      } as never,
       inode,
       handle,
       offset,
@@ -134,11 +138,11 @@ Deno.test("a read answered later keeps its own buffer while reads answered at on
   const slow = read(1 << 17);
   await read(0);
   await read(4096);
-  finishSlowRead();
+  later.resolve(pieces);
   await slow;
-  assert.deepEqual(replies.map((bytes) => [bytes.length, bytes[0], bytes[4095]]), [
+  assert.deepEqual(replies.slice(0, 2).map(([bytes]) => [bytes!.length, bytes![0], bytes![4095]]), [
     [4096, 0xaa, 0xaa],
     [4096, 0xaa, 0xaa],
-    [4096, 0x55, 0x55],
   ]);
+  assert.equal(replies[2], pieces, "the engine's pieces, not a copy");
 });

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 
 #define SIZE(group, type) printf("%s.byteLength %zu\n", group, sizeof(type))
 #define FIELD(group, type, name, member) \
@@ -144,6 +145,9 @@ int main(void)
 	SIZE("forgetData", struct fuse_forget_data);
 	FIELD("forgetData", struct fuse_forget_data, "ino", ino);
 	FIELD("forgetData", struct fuse_forget_data, "nlookup", nlookup);
+	SIZE("iovec", struct iovec);
+	FIELD("iovec", struct iovec, "base", iov_base);
+	FIELD("iovec", struct iovec, "length", iov_len);
 
 	SLOT("init", init);
 	SLOT("destroy", destroy);

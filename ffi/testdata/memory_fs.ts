@@ -41,6 +41,11 @@ export interface MemoryFsOptions {
   writeGate?: (data: Uint8Array, offset: number) => Promise<void>;
   /** Names whose reads throw, to test the EIO guard. */
   failingReads?: string[];
+  /**
+   * Answer reads with `dataPieces`: an empty piece, then views of at most
+   * this many bytes (default: one `data` reply).
+   */
+  readPieceBytes?: number;
 }
 
 interface MemoryFile {
@@ -169,7 +174,14 @@ export class MemoryFs implements FuseOperations {
     const sequence = this.#arrive();
     this.#answerLater(sequence, () => {
       const end = Math.min(file.size, offset + request.size);
-      request.data(file.data.subarray(Math.min(offset, end), end));
+      const bytes = file.data.subarray(Math.min(offset, end), end);
+      const pieceBytes = this.#options.readPieceBytes;
+      if (pieceBytes === undefined) return request.data(bytes);
+      const pieces = [bytes.subarray(0, 0)];
+      for (let start = 0; start < bytes.length; start += pieceBytes) {
+        pieces.push(bytes.subarray(start, start + pieceBytes));
+      }
+      request.dataPieces(pieces);
     });
   }
 
