@@ -406,7 +406,8 @@ export class Engine implements Channels {
     if (session === undefined) {
       throw new UkaiError("NOT_OWNER", `Node "${this.nodeId}" does not own image "${name}"`);
     }
-    return session.readPieces(offset, this.#visibleLength(name, offset, length));
+    const visibleLength = Math.max(0, Math.min(length, session.image().size - offset));
+    return session.readPieces(offset, visibleLength);
   }
 
   // ---- opens ---------------------------------------------------------------
