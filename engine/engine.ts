@@ -336,7 +336,17 @@ export class Engine implements Channels {
 
   /** {@link readPieces} into `target`, up to the visible size. */
   async read(name: string, offset: number, target: Uint8Array): Promise<void> {
-    copyParts(await this.readPieces(name, offset, target.length), target);
+    const pieces = await this.readPieces(name, offset, target.length);
+    copyParts(pieces, target);
+    this.releasePieces(pieces);
+  }
+
+  /**
+   * Hands back pieces from {@link readPieces} that nothing will read again:
+   * the buffers that came from peers receive later answers.
+   */
+  releasePieces(pieces: readonly Uint8Array[]): void {
+    for (const piece of pieces) this.#options.transport.releaseBody(piece);
   }
 
   #visible(name: string, offset: number, target: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {

@@ -253,7 +253,10 @@ export class ImageFilesystem implements FuseOperations {
       return this.#fail(request, "read", error);
     }
     return pending.then(
-      (pieces) => request.dataPieces(pieces),
+      (pieces) => {
+        request.dataPieces(pieces);
+        engine.releasePieces(pieces);
+      },
       (error) => this.#fail(request, "read", error),
     );
   };

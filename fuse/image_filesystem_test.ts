@@ -96,7 +96,7 @@ Deno.test("a lookup that cannot catch up answers ENOENT", async () => {
   assert.equal(syncs(), 1);
 });
 
-Deno.test("a read answered later replies with the engine's pieces; reads answered at once use the scratch", async () => {
+Deno.test("a read answered later replies with the engine's pieces, then hands them back; reads answered at once use the scratch", async () => {
   const meta = new MemoryMetaStore();
   await meta.propose(ADD_NODE);
   await meta.propose(CREATE);
@@ -114,7 +114,13 @@ Deno.test("a read answered later replies with the engine's pieces; reads answere
       assert.equal(length, 4096);
       return later.promise;
     },
+    releasePieces: (released: Uint8Array[]) => {
+      assert.equal(replies.at(-1), released, "handed back after the reply, not before");
+      releases.push(released);
+    },
   } as unknown as Engine;
+  const replies: Uint8Array[][] = [];
+  const releases: Uint8Array[][] = [];
   const fs = filesystem(meta, engine);
   const inode = meta.state().image("vm").uid + 1;
   let handle = 0;
@@ -123,7 +129,6 @@ Deno.test("a read answered later replies with the engine's pieces; reads answere
     inode,
     2,
   );
-  const replies: Uint8Array[][] = [];
   const read = (offset: number) =>
     fs.read!(
       {
@@ -145,4 +150,5 @@ Deno.test("a read answered later replies with the engine's pieces; reads answere
     [4096, 0xaa, 0xaa],
   ]);
   assert.equal(replies[2], pieces, "the engine's pieces, not a copy");
+  assert.deepEqual(releases, [pieces], "the pieces handed back once");
 });

@@ -3,7 +3,8 @@
  * one connection. It accepts any split of the stream, checks each header
  * (CRC-32, fields, body limit) before it trusts the body length, and checks the
  * body CRC-32 once the body is complete. Bodies are copied once, into their
- * own buffer; a reader may even receive a large body straight into that buffer
+ * own buffer (from a {@link BodyPool} when one is given and the size is
+ * pooled); a reader may even receive a large body straight into that buffer
  * through {@link FrameDecoder.bodyTarget}.
  *
  * States: header (collecting 32 bytes) → body (collecting `bodySize` bytes) →
@@ -14,6 +15,7 @@
  */
 
 import { assert } from "../base/assert.ts";
+import type { BodyPool } from "./body_pool.ts";
 import {
   decodeFrameHeader,
   type Frame,
@@ -43,6 +45,7 @@ const EMPTY_BODY = new Uint8Array(0);
  */
 export class FrameDecoder {
   #bodySizeMax: number;
+  readonly #bodies: BodyPool | undefined;
   /** Invariant: `#headerFilled <= FRAME_HEADER_SIZE`. */
   readonly #header = new Uint8Array(FRAME_HEADER_SIZE);
   #headerFilled = 0;
@@ -54,10 +57,14 @@ export class FrameDecoder {
   #ready: Frame | null = null;
   #failure: string | null = null;
 
-  /** Creates a decoder that refuses bodies larger than `options.bodySizeMax`. */
-  constructor(options: { bodySizeMax: number }) {
+  /**
+   * Creates a decoder that refuses bodies larger than `options.bodySizeMax`
+   * and takes body buffers from `options.bodies` when given.
+   */
+  constructor(options: { bodySizeMax: number; bodies?: BodyPool }) {
     assert(Number.isSafeInteger(options.bodySizeMax) && options.bodySizeMax >= 0);
     this.#bodySizeMax = options.bodySizeMax;
+    this.#bodies = options.bodies;
   }
 
   /** The body limit applied to headers decoded from now on. */
@@ -147,7 +154,7 @@ export class FrameDecoder {
       this.#ready = { header, body: EMPTY_BODY };
     } else {
       this.#current = header;
-      this.#body = new Uint8Array(header.bodySize);
+      this.#body = this.#bodies?.take(header.bodySize) ?? new Uint8Array(header.bodySize);
       this.#bodyFilled = 0;
     }
     return count;

@@ -143,6 +143,9 @@ export class MemoryTransport implements Transport {
 
   disconnect(_peer: PeerTarget): void {}
 
+  /** Bodies are not pooled here: nothing to take back. */
+  releaseBody(_body: Uint8Array): void {}
+
   peers(): PeerStatus[] {
     return [];
   }

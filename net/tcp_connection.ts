@@ -11,6 +11,7 @@
 import { assert } from "../base/assert.ts";
 import type { Clock } from "../base/clock.ts";
 import { describeError } from "../base/errors.ts";
+import type { BodyPool } from "./body_pool.ts";
 import { FrameDecoder } from "./decoder.ts";
 import type { Frame } from "./frame.ts";
 import { type FrameOutcome, FrameWriter, type OutboundFrame } from "./frame_writer.ts";
@@ -66,13 +67,15 @@ export interface ConnectionOptions {
   readonly onClose: (reason: string) => void;
   /** Called once per frame that left the write queue (the owner releases its byte budget). */
   readonly onFrameDone: (frame: OutboundFrame, outcome: FrameOutcome) => void;
+  /** Where large bodies are received into. */
+  readonly bodies: BodyPool;
 }
 
 /** A frame-carrying socket. Frames are refused until the owner sets a handler with {@link start}. */
 export class Connection {
   readonly #socket: Socket;
   readonly #options: ConnectionOptions;
-  readonly #decoder = new FrameDecoder({ bodySizeMax: HANDSHAKE_BODY_SIZE_MAX });
+  readonly #decoder: FrameDecoder;
   readonly #writer: FrameWriter;
   #onFrame: ((frame: Frame) => void) | null = null;
   #closeReason: string | null = null;
@@ -88,6 +91,10 @@ export class Connection {
   constructor(socket: Socket, options: ConnectionOptions) {
     this.#socket = socket;
     this.#options = options;
+    this.#decoder = new FrameDecoder({
+      bodySizeMax: HANDSHAKE_BODY_SIZE_MAX,
+      bodies: options.bodies,
+    });
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.#writer = new FrameWriter({ write: (bytes) => socket.write(bytes) }, {
       frameCountMax: FRAMES_QUEUED_PER_CONNECTION_MAX,

@@ -13,6 +13,7 @@ import { assert, AssertionError } from "../base/assert.ts";
 import type { Clock } from "../base/clock.ts";
 import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
+import type { BodyPool } from "./body_pool.ts";
 import { bodyParts } from "./body.ts";
 import {
   bodySizeOf,
@@ -40,6 +41,8 @@ export interface InboundEnvironment {
   nonce(): Uint8Array;
   requestHandler(type: number): RequestHandler | undefined;
   messageHandler(type: number): MessageHandler | undefined;
+  /** Where large bodies are received into. */
+  readonly bodies: BodyPool;
 }
 
 /**
@@ -72,6 +75,7 @@ export class InboundConnection {
       clock: env.clock,
       onClose: (reason) => this.#closed(reason),
       onFrameDone: (frame) => this.#responseWritten(frame),
+      bodies: env.bodies,
     });
   }
 

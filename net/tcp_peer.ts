@@ -16,6 +16,7 @@ import type { Clock } from "../base/clock.ts";
 import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import type { Rng } from "../base/rng.ts";
+import type { BodyPool } from "./body_pool.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import {
   bodySizeOf,
@@ -60,6 +61,8 @@ export interface PeerEnvironment {
   nonce(): Uint8Array;
   /** Tells the transport that deadlines are pending, so its sweep must run. */
   deadlinesPending(): void;
+  /** Where large bodies are received into. */
+  readonly bodies: BodyPool;
 }
 
 interface PendingRequest {
@@ -409,6 +412,7 @@ export class OutboundPeer {
         clock: env.clock,
         onClose: (reason) => this.#connectionClosed(connection, reason),
         onFrameDone: (frame) => this.#frameDone(frame),
+        bodies: env.bodies,
       });
       this.#handshaking = connection;
       const nodeId = await runClientHandshake(connection, {

@@ -15,6 +15,7 @@ import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
 import { Rng } from "../base/rng.ts";
 import { formatAddress, parseAddress } from "./address.ts";
+import { BodyPool } from "./body_pool.ts";
 import { bodyParts } from "./body.ts";
 import { MESSAGE_TYPE_MAX, MESSAGE_TYPE_USER_MIN, NET_MESSAGE_TYPE } from "./frame.ts";
 import { NONCE_SIZE, SECRET_SIZE_MIN } from "./handshake.ts";
@@ -90,6 +91,13 @@ interface TlsMaterial {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Bodies from 64 KiB to 1 MiB + 64 KiB (a 1 MiB payload and its header) are
+ * received into pooled buffers, up to 32 of them kept free; see
+ * {@link TcpTransport.releaseBody}.
+ */
+const BODY_POOL = { bufferBytes: 1024 * 1024 + 65536, minimumBytes: 65536, freeMax: 32 } as const;
 
 function configError(message: string): UkaiError {
   return new UkaiError("CONFIG", message);
@@ -181,6 +189,7 @@ export class TcpTransport implements Transport {
   #acceptLoop: Promise<void> = Promise.resolve();
   #closing: Promise<void> | null = null;
   readonly #peerEnvironment: PeerEnvironment;
+  readonly #bodies = new BodyPool(BODY_POOL);
 
   private constructor(
     options: TcpTransportOptions,
@@ -208,6 +217,7 @@ export class TcpTransport implements Transport {
       dial: (address, signal) => this.#dial(address, signal),
       nonce: () => new Uint8Array(randomBytes(NONCE_SIZE)),
       deadlinesPending: () => this.#startSweep(),
+      bodies: this.#bodies,
     };
   }
 
@@ -300,6 +310,11 @@ export class TcpTransport implements Transport {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** See {@link Transport.releaseBody}. */
+  releaseBody(body: Uint8Array): void {
+    this.#bodies.release(body);
   }
 
   /** Measures a round trip in milliseconds; see {@link Transport.ping}. */
@@ -514,6 +529,7 @@ export class TcpTransport implements Transport {
       nonce: () => new Uint8Array(randomBytes(NONCE_SIZE)),
       requestHandler: (type) => this.#requestHandlers.get(type),
       messageHandler: (type) => this.#messageHandlers.get(type),
+      bodies: this.#bodies,
     });
     const run = inbound.run().then(() => this.#inboundEnded(inbound));
     this.#inbound.set(inbound, run);

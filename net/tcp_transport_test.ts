@@ -99,6 +99,23 @@ Deno.test("TcpTransport carries 4 MiB bodies both ways intact", async () => {
   }
 });
 
+Deno.test("TcpTransport receives a 1 MiB response into a pooled buffer that releaseBody() makes reusable", async () => {
+  await using cluster = new TestCluster();
+  const a = await cluster.start("n1");
+  const b = await cluster.start("n2");
+  b.handle(ECHO, (_from, body) => body.slice());
+  const bodyOf = (seed: number) => new Rng(seed).fill(new Uint8Array(1024 * 1024));
+  const first = await a.request("n2", ECHO, bodyOf(1));
+  assertEquals(first, bodyOf(1));
+  const unreleased = await a.request("n2", ECHO, bodyOf(2));
+  assert(unreleased.buffer !== first.buffer, "a body still held is not reused");
+  a.releaseBody(first);
+  const third = await a.request("n2", ECHO, bodyOf(3));
+  assert(third.buffer === first.buffer, "the released buffer received the next body");
+  assertEquals(third, bodyOf(3));
+  assertEquals(unreleased, bodyOf(2), "the body still held is intact");
+});
+
 Deno.test("TcpTransport returns a handler's UkaiError to the caller with code, message and details", async () => {
   await using cluster = new TestCluster();
   const a = await cluster.start("n1");

@@ -117,6 +117,13 @@ export interface Transport {
   /** Measures one round trip of net/'s own ping, in milliseconds. */
   ping(peer: PeerTarget): Promise<number>;
 
+  /**
+   * Hands back a response body from {@link request} (or any view of it) that
+   * nothing will read again, so that its buffer may receive a later body.
+   * Optional: a body never handed back is garbage collected.
+   */
+  releaseBody(body: Uint8Array): void;
+
   /** Drops the peer: closes its connection, rejects its requests with UNREACHABLE, stops redialing. */
   disconnect(peer: PeerTarget): void;
 
