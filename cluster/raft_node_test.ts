@@ -60,6 +60,8 @@ function recordingTransport(sent: { to: string; type: number; body: Uint8Array }
     request: () => Promise.resolve(new Uint8Array()),
     connect: () => Promise.resolve("x"),
     ping: () => Promise.resolve(0),
+    releaseBody: () => {},
+    takeBody: (size) => new Uint8Array(size),
     disconnect: () => {},
     peers: () => [],
     close: () => Promise.resolve(),

@@ -36,7 +36,12 @@ export function registerBlockRoutes(
   server: BlockServer,
   channels: Channels,
 ): void {
-  transport.handle(BlockMessage.read, async (_from, body) => await server.read(headerOnly(body)));
+  // The answer goes out from a pooled buffer, which the transport takes back once written.
+  transport.handle(BlockMessage.read, async (_from, body) => {
+    const header = headerOnly(body);
+    return await server.read(header, transport.takeBody(header.length));
+  });
+  // The data is written (or refused) by the time the handler settles: its buffer can go back.
   transport.handle(BlockMessage.write, async (_from, body) => {
     const { header, rest } = decodeBlockHeader(body);
     if (rest.length !== header.length) {
@@ -48,7 +53,7 @@ export function registerBlockRoutes(
     await server.write(header, rest as Uint8Array<ArrayBuffer>);
     if ((header.flags & WRITE_FLAG_DURABLE) !== 0) await server.flush(header);
     return EMPTY;
-  });
+  }, { releaseBody: true });
   transport.handle(BlockMessage.punch, async (_from, body) => {
     await server.punch(headerOnly(body));
     return EMPTY;

@@ -146,6 +146,11 @@ export class MemoryTransport implements Transport {
   /** Bodies are not pooled here: nothing to take back. */
   releaseBody(_body: Uint8Array): void {}
 
+  /** A fresh buffer (no pool here). */
+  takeBody(size: number): Uint8Array<ArrayBuffer> {
+    return new Uint8Array(size);
+  }
+
   peers(): PeerStatus[] {
     return [];
   }

@@ -46,6 +46,7 @@ export {
 } from "./tcp_transport.ts";
 export type {
   Body,
+  HandlerOptions,
   MessageHandler,
   PeerState,
   PeerStatus,

@@ -31,6 +31,13 @@ import { Connection, type ConnectionCounters, type Socket } from "./tcp_connecti
 import { runServerHandshake } from "./tcp_handshake.ts";
 import type { MessageHandler, RequestHandler } from "./transport.ts";
 
+/** A request handler as registered, with whether it lets its request body go. */
+export interface RegisteredHandler {
+  readonly handler: RequestHandler;
+  /** The transport takes the request body back once the handler has settled. */
+  readonly releaseBody: boolean;
+}
+
 /** What an incoming connection needs from its transport. */
 export interface InboundEnvironment {
   readonly localNodeId: NodeId;
@@ -39,7 +46,7 @@ export interface InboundEnvironment {
   readonly clock: Clock;
   readonly logger: Logger;
   nonce(): Uint8Array;
-  requestHandler(type: number): RequestHandler | undefined;
+  requestHandler(type: number): RegisteredHandler | undefined;
   messageHandler(type: number): MessageHandler | undefined;
   /** Where large bodies are received into. */
   readonly bodies: BodyPool;
@@ -212,8 +219,8 @@ export class InboundConnection {
       this.#respond(header, 0, body.length === 0 ? [] : [body], body.length);
       return;
     }
-    const handler = this.#env.requestHandler(header.type);
-    if (handler === undefined) {
+    const registered = this.#env.requestHandler(header.type);
+    if (registered === undefined) {
       const error = new UkaiError(
         "PROTOCOL",
         `Node "${this.#env.localNodeId}" has no handler for message type ${header.type}`,
@@ -222,15 +229,19 @@ export class InboundConnection {
       this.#respond(header, encoded.status, [encoded.body], body.length);
       return;
     }
-    this.#runHandler(handler, header, body).catch(crash);
+    this.#runHandler(registered, header, body).catch(crash);
   }
 
-  async #runHandler(handler: RequestHandler, header: FrameHeader, body: Uint8Array) {
+  async #runHandler(registered: RegisteredHandler, header: FrameHeader, body: Uint8Array) {
     const from = this.#peerNodeId as NodeId;
     let parts: readonly Uint8Array[];
     let status = 0;
     try {
-      parts = bodyParts(await handler(from, body));
+      try {
+        parts = bodyParts(await registered.handler(from, body));
+      } finally {
+        if (registered.releaseBody) this.#env.bodies.release(body);
+      }
       const size = bodySizeOf(parts);
       if (size > this.#env.limits.bodySizeMax) {
         throw new UkaiError(
@@ -270,10 +281,15 @@ export class InboundConnection {
     const frame = outboundFrame(encoded, parts);
     // The slot now holds the response instead of the request body.
     this.#heldBytes += frame.byteCount - requestBytes;
-    if (this.#connection.send(frame) !== "ok") this.#release(frame.byteCount);
+    if (this.#connection.send(frame) !== "ok") {
+      for (const part of parts) this.#env.bodies.release(part);
+      this.#release(frame.byteCount);
+    }
   }
 
+  /** A response left the queue (written or dropped): its pooled parts go back to the pool. */
   #responseWritten(frame: OutboundFrame): void {
+    for (const part of frame.parts) this.#env.bodies.release(part);
     if (!frame.budgeted) return;
     this.#release(frame.byteCount);
   }

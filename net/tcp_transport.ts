@@ -33,10 +33,11 @@ import {
   type Socket,
   ZERO_COUNTERS,
 } from "./tcp_connection.ts";
-import { InboundConnection } from "./tcp_inbound.ts";
+import { InboundConnection, type RegisteredHandler } from "./tcp_inbound.ts";
 import { OutboundPeer, type PeerEnvironment } from "./tcp_peer.ts";
 import type {
   Body,
+  HandlerOptions,
   MessageHandler,
   PeerStatus,
   PeerTarget,
@@ -174,7 +175,7 @@ export class TcpTransport implements Transport {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #rng: Rng;
-  readonly #requestHandlers = new Map<number, RequestHandler>();
+  readonly #requestHandlers = new Map<number, RegisteredHandler>();
   readonly #messageHandlers = new Map<number, MessageHandler>();
   /** Invariant: size <= PEERS_MAX. */
   readonly #peers = new Map<string, OutboundPeer>();
@@ -273,10 +274,10 @@ export class TcpTransport implements Transport {
   }
 
   /** Registers the request handler of `type`; see {@link Transport.handle}. */
-  handle(type: number, handler: RequestHandler): void {
+  handle(type: number, handler: RequestHandler, options: HandlerOptions = {}): void {
     assertUserType(type);
     assert(!this.#requestHandlers.has(type), `request handler for type ${type} registered twice`);
-    this.#requestHandlers.set(type, handler);
+    this.#requestHandlers.set(type, { handler, releaseBody: options.releaseBody === true });
   }
 
   /** Registers the one-way handler of `type`; see {@link Transport.onMessage}. */
@@ -315,6 +316,11 @@ export class TcpTransport implements Transport {
   /** See {@link Transport.releaseBody}. */
   releaseBody(body: Uint8Array): void {
     this.#bodies.release(body);
+  }
+
+  /** See {@link Transport.takeBody}. */
+  takeBody(size: number): Uint8Array<ArrayBuffer> {
+    return this.#bodies.take(size) ?? new Uint8Array(size);
   }
 
   /** Measures a round trip in milliseconds; see {@link Transport.ping}. */

@@ -17,6 +17,7 @@ import { eventually, sleep, TestCluster } from "./_test_cluster.ts";
 const ECHO = 200;
 const FAIL = 201;
 const NOTE = 300;
+const NOTE_REQUEST = 202;
 
 const encoder = new TextEncoder();
 
@@ -114,6 +115,40 @@ Deno.test("TcpTransport receives a 1 MiB response into a pooled buffer that rele
   assert(third.buffer === first.buffer, "the released buffer received the next body");
   assertEquals(third, bodyOf(3));
   assertEquals(unreleased, bodyOf(2), "the body still held is intact");
+});
+
+Deno.test("TcpTransport takes back a request body after a releaseBody handler, and a takeBody answer once written", async () => {
+  await using cluster = new TestCluster();
+  const a = await cluster.start("n1");
+  const b = await cluster.start("n2");
+  const MiB = 1024 * 1024;
+  const requestBuffers = new Map<number, ArrayBufferLike[]>();
+  const answerBuffers: ArrayBufferLike[] = [];
+  const record = (type: number, body: Uint8Array) =>
+    requestBuffers.set(type, [...requestBuffers.get(type) ?? [], body.buffer]);
+  b.handle(ECHO, (_from, body) => {
+    record(ECHO, body);
+    return encoder.encode("kept");
+  });
+  b.handle(NOTE_REQUEST, (_from, body) => {
+    record(NOTE_REQUEST, body);
+    const answer = b.takeBody(MiB);
+    answer.fill(body[0]!);
+    answerBuffers.push(answer.buffer);
+    return answer;
+  }, { releaseBody: true });
+  for (let round = 1; round <= 2; round++) {
+    await a.request("n2", ECHO, new Uint8Array(MiB).fill(round));
+    const answer = await a.request("n2", NOTE_REQUEST, new Uint8Array(MiB).fill(round));
+    assertEquals(answer, new Uint8Array(MiB).fill(round), "the answer's bytes are intact");
+  }
+  const [keptFirst, keptSecond] = requestBuffers.get(ECHO)!;
+  const [releasedFirst, releasedSecond] = requestBuffers.get(NOTE_REQUEST)!;
+  const [answeredFirst, answeredSecond] = answerBuffers;
+  const secondRound = [keptSecond, releasedSecond, answeredSecond];
+  assert(!secondRound.includes(keptFirst), "a body its handler may keep is not reused");
+  assert(secondRound.includes(releasedFirst), "the released request body received a later one");
+  assert(secondRound.includes(answeredFirst), "the written answer's buffer served again");
 });
 
 Deno.test("TcpTransport returns a handler's UkaiError to the caller with code, message and details", async () => {

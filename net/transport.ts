@@ -24,6 +24,12 @@ export type Body = Uint8Array | readonly Uint8Array[];
  */
 export type RequestHandler = (from: NodeId, body: Uint8Array) => Promise<Body> | Body;
 
+/** How a request handler treats its request body. */
+export interface HandlerOptions {
+  /** The handler keeps no view of the request body once it has settled. */
+  readonly releaseBody?: boolean;
+}
+
 /**
  * Handles one one-way message from an authenticated peer. While the returned
  * promise is pending, the message counts against the connection's inbound
@@ -79,8 +85,14 @@ export interface Transport {
   /** This node's id. */
   readonly nodeId: NodeId;
 
-  /** Registers the handler of requests of `type` (100-65535, once per type). */
-  handle(type: number, handler: RequestHandler): void;
+  /**
+   * Registers the handler of requests of `type` (100-65535, once per type).
+   * Response parts from the transport's pool ({@link takeBody}, or bodies it
+   * received) are taken back once written, so a handler returns them only
+   * when nothing else keeps them. With `releaseBody`, the request body is
+   * taken back once the handler has settled: the handler keeps no view of it.
+   */
+  handle(type: number, handler: RequestHandler, options?: HandlerOptions): void;
 
   /** Registers the handler of one-way messages of `type` (100-65535, once per type). */
   onMessage(type: number, handler: MessageHandler): void;
@@ -123,6 +135,12 @@ export interface Transport {
    * Optional: a body never handed back is garbage collected.
    */
   releaseBody(body: Uint8Array): void;
+
+  /**
+   * A buffer of `size` bytes for a response a handler is about to fill (from
+   * the pool when the size is pooled; its contents are undefined).
+   */
+  takeBody(size: number): Uint8Array<ArrayBuffer>;
 
   /** Drops the peer: closes its connection, rejects its requests with UNREACHABLE, stops redialing. */
   disconnect(peer: PeerTarget): void;
