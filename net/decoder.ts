@@ -2,7 +2,9 @@
  * An incremental frame decoder: a pure state machine over the byte stream of
  * one connection. It accepts any split of the stream, checks each header
  * (CRC-32, fields, body limit) before it trusts the body length, and checks the
- * body CRC-32 once the body is complete. Bodies are copied once, into their
+ * body CRC-32 once the body is complete. A large body's CRC is computed piece
+ * by piece as the pieces arrive, so that checking it does not add a pass over
+ * the whole body between its last byte and its delivery. Bodies are copied once, into their
  * own buffer (from a {@link BodyPool} when one is given and the size is
  * pooled); a reader may even receive a large body straight into that buffer
  * through {@link FrameDecoder.bodyTarget}.
@@ -15,6 +17,7 @@
  */
 
 import { assert } from "../base/assert.ts";
+import { crc32 } from "../base/checksum.ts";
 import type { BodyPool } from "./body_pool.ts";
 import {
   decodeFrameHeader,
@@ -25,6 +28,8 @@ import {
 } from "./frame.ts";
 
 const EMPTY_BODY = new Uint8Array(0);
+/** Bodies from this size on are checksummed as they arrive; smaller ones in one pass at the end. */
+const INCREMENTAL_CHECKSUM_BYTES_MIN = 64 * 1024;
 
 /**
  * Decodes frames from a byte stream fed in pieces of any size.
@@ -54,6 +59,8 @@ export class FrameDecoder {
   #body: Uint8Array | null = null;
   /** Invariant: `#bodyFilled <= #body.length`. */
   #bodyFilled = 0;
+  /** CRC-32 of `#body[0, #bodyFilled)` when the body is checksummed as it arrives. */
+  #bodyChecksum = 0;
   #ready: Frame | null = null;
   #failure: string | null = null;
 
@@ -156,15 +163,23 @@ export class FrameDecoder {
       this.#current = header;
       this.#body = this.#bodies?.take(header.bodySize) ?? new Uint8Array(header.bodySize);
       this.#bodyFilled = 0;
+      this.#bodyChecksum = 0;
     }
     return count;
   }
 
   #bodyAdvanced(count: number): void {
     assert(this.#body !== null && this.#current !== null);
+    const incremental = this.#body.length >= INCREMENTAL_CHECKSUM_BYTES_MIN;
+    if (incremental) {
+      const arrived = this.#body.subarray(this.#bodyFilled, this.#bodyFilled + count);
+      this.#bodyChecksum = crc32(arrived, this.#bodyChecksum);
+    }
     this.#bodyFilled += count;
     if (this.#bodyFilled < this.#body.length) return;
-    const reason = frameBodyInvalid(this.#current, this.#body);
+    const reason = incremental
+      ? frameBodyInvalid(this.#current, this.#body, this.#bodyChecksum)
+      : frameBodyInvalid(this.#current, this.#body);
     if (reason !== null) {
       this.#failure = reason;
     } else {

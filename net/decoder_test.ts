@@ -1,7 +1,7 @@
 /**
  * Tests of the incremental decoder: every frame decoded byte by byte and at
- * every split point, every single-bit flip refused, seeded fuzzing, direct
- * body reads and the body limit.
+ * every split point, every single-bit flip refused, a large body checksummed
+ * as it arrives, seeded fuzzing, direct body reads and the body limit.
  */
 
 import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
@@ -168,6 +168,32 @@ Deno.test("FrameDecoder lets a reader fill a large body directly", () => {
   assert(frame !== null);
   assertEquals(frame.body, body);
   assert(decoder.atBoundary);
+});
+
+Deno.test("FrameDecoder checks a large body's CRC as it arrives: intact in any chunks, any flipped bit refused", () => {
+  const rng = new Rng(8);
+  const sample = {
+    fields: { kind: "request", type: 300, requestId: 4, status: 0 } as const,
+    body: rng.fill(new Uint8Array(200_000)),
+  };
+  const bytes = encode(sample);
+  function* randomChunks(stream: Uint8Array): Generator<Uint8Array> {
+    for (let offset = 0; offset < stream.length;) {
+      const size = 1 + rng.int(40_000);
+      yield stream.subarray(offset, offset + size);
+      offset += size;
+    }
+  }
+  const intact = decodeChunks(randomChunks(bytes));
+  assertEquals(intact.failure, null);
+  assertDecoded(intact.frames, [sample]);
+  for (const position of [32, 32 + 65_536, 32 + 150_001, bytes.length - 1]) {
+    const flipped = bytes.slice();
+    flipped[position]! ^= 0x10;
+    const outcome = decodeChunks(randomChunks(flipped));
+    assertEquals(outcome.frames.length, 0, `flip at ${position} delivered a frame`);
+    assertEquals(outcome.failure, "body checksum mismatch");
+  }
 });
 
 Deno.test("FrameDecoder consumes nothing while a frame waits to be taken", () => {

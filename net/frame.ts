@@ -229,12 +229,19 @@ export function decodeFrameHeader(
   return decoded;
 }
 
-/** Why `body` does not belong to `header`, or null when its size and CRC-32 match. */
-export function frameBodyInvalid(header: FrameHeader, body: Uint8Array): string | null {
+/**
+ * Why `body` does not belong to `header`, or null when its size and CRC-32
+ * match. `checksum` is the body's CRC-32 when the caller already has it (a
+ * decoder computes it piece by piece as the body arrives).
+ */
+export function frameBodyInvalid(
+  header: FrameHeader,
+  body: Uint8Array,
+  checksum: number = body.length === 0 ? 0 : crc32(body),
+): string | null {
   if (body.length !== header.bodySize) {
     return `body is ${body.length} bytes, header says ${header.bodySize}`;
   }
-  const checksum = body.length === 0 ? 0 : crc32(body);
   if (checksum !== header.bodyChecksum) return "body checksum mismatch";
   return null;
 }
