@@ -1,11 +1,13 @@
 /**
  * Reusable buffers for large frame bodies. A connection receives a body of a
  * pooled size into a buffer taken from here instead of a fresh allocation
- * (which costs a page fault per 4 KiB and, in numbers, garbage collections);
- * whoever consumes the body last hands it back with {@link BodyPool.release}
- * once nothing reads it any more. A body never handed back is simply
- * collected, so releasing is an optimisation, never a duty. Knows nothing of
- * ukai.
+ * (which costs a page fault per 4 KiB and, many of them, garbage
+ * collections); whoever consumes the body last hands it back with
+ * {@link BodyPool.release} once nothing reads it any more. A body never
+ * handed back is simply collected, so releasing is an optimisation, never a
+ * duty; releasing one that something still reads is a bug the pool cannot
+ * see (the next body overwrites it), so each release point is the one place
+ * that body ends. Knows nothing of ukai.
  *
  * @module
  */
