@@ -98,6 +98,7 @@ export class Cluster {
       nodeId: options.nodeId,
       node: this.node,
       meta: this.meta,
+      livenessGraceMs: options.timings.tickMs * options.timings.electionTicks,
       transport: options.transport,
       logger: options.logger.child("membership"),
     });

@@ -4,7 +4,10 @@
  * metadata, is promoted to voter once caught up (unless it asked to stay a
  * learner), and is removed — after leadership moved away if it is the
  * leader, and only if the remaining voters that are alive still form a
- * quorum (unless forced). Requests reaching a follower are forwarded to the
+ * quorum (unless forced). A voter counts as alive once the leader heard from
+ * it in its current activity round; since each round starts with nobody heard
+ * from, a voter is given one round (`livenessGraceMs`) to show up before the
+ * removal is refused. Requests reaching a follower are forwarded to the
  * leader.
  *
  * @module
@@ -46,6 +49,9 @@ export interface JoinAnswer {
 export const PROMOTION_LAG_MAX = 64;
 /** How long a membership change may take. */
 export const MEMBERSHIP_TIMEOUT_MS = 30_000;
+
+/** How often the quorum check looks again at who the leader heard from. */
+const LIVENESS_POLL_MS = 10;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -90,6 +96,7 @@ export class Membership {
   readonly #meta: MetaStore;
   readonly #transport: Transport;
   readonly #logger: Logger;
+  readonly #livenessGraceMs: number;
   #promoting = false;
 
   constructor(options: {
@@ -98,12 +105,15 @@ export class Membership {
     meta: MetaStore;
     transport: Transport;
     logger: Logger;
+    /** How long a voter not heard from in the leader's current round may take to show up (one election timeout). */
+    livenessGraceMs: number;
   }) {
     this.#nodeId = options.nodeId;
     this.#node = options.node;
     this.#meta = options.meta;
     this.#transport = options.transport;
     this.#logger = options.logger;
+    this.#livenessGraceMs = options.livenessGraceMs;
   }
 
   /** Serves join and membership requests from peers. */
@@ -206,7 +216,7 @@ export class Membership {
     if (!member && !this.#meta.state().nodes.has(id)) {
       throw new UkaiError("NODE_NOT_FOUND", `Node "${id}" is not a member`);
     }
-    if (voters.includes(id) && !force) this.#checkQuorumWithout(id);
+    if (voters.includes(id) && !force) await this.#checkQuorumWithout(id);
     if (id === this.#nodeId) {
       await this.#handOffLeadership();
       await this.#forward(ClusterMessage.membership, { op: "remove", id, force });
@@ -230,18 +240,31 @@ export class Membership {
     this.#logger.info("node removed", { node: id, force });
   }
 
-  #checkQuorumWithout(id: string): void {
-    const status = this.#node.status();
+  /**
+   * Refuses the removal of `id` unless the voters left that are alive form a
+   * quorum. The leader forgets who it heard from at the start of each
+   * activity round, so a voter not (yet) heard from in this one gets up to
+   * `livenessGraceMs` to answer before it counts as dead.
+   */
+  async #checkQuorumWithout(id: string): Promise<void> {
     const remaining = this.#node.confState.voters.filter((voter) => voter !== id);
-    const alive = remaining.filter((voter) =>
-      voter === this.#nodeId || status.progress?.get(voter)?.recentActive === true
-    );
     const quorum = Math.floor(remaining.length / 2) + 1;
-    if (remaining.length === 0 || alive.length < quorum) {
-      throw new UkaiError(
-        "NO_QUORUM",
-        `Removing "${id}" would leave ${alive.length} live voters of ${remaining.length}, below a quorum of ${quorum}; use --force to remove it anyway`,
-      );
+    const heardFrom = new Set([this.#nodeId]);
+    const deadline = performance.now() + this.#livenessGraceMs;
+    for (;;) {
+      const progress = this.#node.status().progress;
+      for (const voter of remaining) {
+        if (progress?.get(voter)?.recentActive === true) heardFrom.add(voter);
+      }
+      const alive = remaining.filter((voter) => heardFrom.has(voter));
+      if (remaining.length > 0 && alive.length >= quorum) return;
+      if (remaining.length === 0 || performance.now() >= deadline) {
+        throw new UkaiError(
+          "NO_QUORUM",
+          `Removing "${id}" would leave ${alive.length} live voters of ${remaining.length}, below a quorum of ${quorum}; use --force to remove it anyway`,
+        );
+      }
+      await sleep(LIVENESS_POLL_MS);
     }
   }
 
