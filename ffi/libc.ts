@@ -296,16 +296,12 @@ export function keepLargeAllocationsOnHeap(
   mmapThresholdBytes: number,
   trimThresholdBytes: number,
 ): void {
-  for (
-    const [option, value] of [
-      [MallocOption.MMAP_THRESHOLD, mmapThresholdBytes],
-      [MallocOption.TRIM_THRESHOLD, trimThresholdBytes],
-    ] as const
-  ) {
-    if (libc().mallopt(option, value) !== 1) {
-      throw new Error(`mallopt(${option}, ${value}) refused`);
-    }
-  }
+  setMallocOption(MallocOption.MMAP_THRESHOLD, mmapThresholdBytes);
+  setMallocOption(MallocOption.TRIM_THRESHOLD, trimThresholdBytes);
+}
+
+function setMallocOption(option: number, value: number): void {
+  if (libc().mallopt(option, value) !== 1) throw new Error(`mallopt(${option}, ${value}) refused`);
 }
 
 /** Filesystem capacity as statvfs reports it, in bytes and inodes. */

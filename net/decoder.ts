@@ -4,10 +4,10 @@
  * (CRC-32, fields, body limit) before it trusts the body length, and checks the
  * body CRC-32 once the body is complete. A large body's CRC is computed piece
  * by piece as the pieces arrive, so that checking it does not add a pass over
- * the whole body between its last byte and its delivery. Bodies are copied once, into their
- * own buffer (from a {@link BodyPool} when one is given and the size is
- * pooled); a reader may even receive a large body straight into that buffer
- * through {@link FrameDecoder.bodyTarget}.
+ * the whole body between its last byte and its delivery. Bodies are copied
+ * once, into their own buffer (from a {@link BodyPool} when one is given and
+ * the size is pooled); a reader may even receive a large body straight into
+ * that buffer through {@link FrameDecoder.bodyTarget}.
  *
  * States: header (collecting 32 bytes) → body (collecting `bodySize` bytes) →
  * ready (one frame waiting for {@link FrameDecoder.take}) → header …, and
@@ -177,9 +177,8 @@ export class FrameDecoder {
     }
     this.#bodyFilled += count;
     if (this.#bodyFilled < this.#body.length) return;
-    const reason = incremental
-      ? frameBodyInvalid(this.#current, this.#body, this.#bodyChecksum)
-      : frameBodyInvalid(this.#current, this.#body);
+    const known = incremental ? this.#bodyChecksum : undefined;
+    const reason = frameBodyInvalid(this.#current, this.#body, known);
     if (reason !== null) {
       this.#failure = reason;
     } else {
