@@ -18,6 +18,7 @@ import {
   encodeBlockHeader,
 } from "./block_protocol.ts";
 import type { BlockExport, BlockServer, PullResult } from "./block_server.ts";
+import { ReadWindow } from "./read_window.ts";
 
 /** Block operations on one node's copies. */
 export interface BlockChannel {
@@ -84,20 +85,41 @@ export class LocalChannel implements BlockChannel {
   }
 }
 
+/** How a {@link RemoteChannel} talks to its peer. */
+export interface RemoteChannelOptions {
+  /** Deadline of one request. */
+  readonly timeoutMs: number;
+  /** Bytes of reads in flight to the peer at once (see {@link ReadWindow}). */
+  readonly readWindowBytes: number;
+}
+
 /** Another node's block server, over the peer transport. */
 export class RemoteChannel implements BlockChannel {
+  readonly timeoutMs: number;
+  readonly #readWindow: ReadWindow;
+
   constructor(
     readonly node: string,
     readonly transport: Transport,
-    readonly timeoutMs: number,
-  ) {}
+    options: RemoteChannelOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs;
+    this.#readWindow = new ReadWindow(options.readWindowBytes);
+  }
 
   #call(type: number, parts: Uint8Array | readonly Uint8Array[], timeoutMs = this.timeoutMs) {
     return this.transport.request(this.node, type, parts, { timeoutMs });
   }
 
   async read(header: BlockHeader): Promise<Uint8Array> {
-    const data = await this.#call(BlockMessage.read, encodeBlockHeader(header));
+    const admitted = this.#readWindow.acquire(header.length);
+    if (admitted !== undefined) await admitted;
+    let data: Uint8Array;
+    try {
+      data = await this.#call(BlockMessage.read, encodeBlockHeader(header));
+    } finally {
+      this.#readWindow.release(header.length);
+    }
     if (data.length !== header.length) {
       throw new UkaiError(
         "PROTOCOL",

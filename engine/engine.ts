@@ -40,6 +40,8 @@ export interface EngineSettings {
   readonly flushIntervalMs: number;
   /** How long a block stays in the activity log after its last write. */
   readonly activityIdleMs: number;
+  /** Bytes of block reads in flight to one peer; more wait (see {@link ReadWindow}). */
+  readonly readWindowBytes: number;
   /** Node-wide resync cap in bytes/s (0: unlimited). */
   readonly resyncBytesPerSecond: number;
   /** This machine's boot id (Linux's /proc/sys/kernel/random/boot_id). */
@@ -53,6 +55,7 @@ export const ENGINE_DEFAULTS: EngineSettings = {
   suspensionMs: 10_000,
   flushIntervalMs: 5000,
   activityIdleMs: 5000,
+  readWindowBytes: 4 * 1024 * 1024,
   resyncBytesPerSecond: 0,
   bootId: "unknown",
 };
@@ -154,7 +157,10 @@ export class Engine implements Channels {
     if (channel === undefined) {
       channel = node === this.nodeId
         ? new LocalChannel(node, this.server, this)
-        : new RemoteChannel(node, this.#options.transport, this.settings.ioTimeoutMs);
+        : new RemoteChannel(node, this.#options.transport, {
+          timeoutMs: this.settings.ioTimeoutMs,
+          readWindowBytes: this.settings.readWindowBytes,
+        });
       this.#channels.set(node, channel);
     }
     return channel;
