@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Clock } from "../base/clock.ts";
 import { UkaiError } from "../base/errors.ts";
 import type { Transport } from "../net/mod.ts";
 import {
@@ -87,16 +88,18 @@ export class LocalChannel implements BlockChannel {
 
 /** How a {@link RemoteChannel} talks to its peer. */
 export interface RemoteChannelOptions {
-  /** Deadline of one request. */
+  /** Deadline of one request, from the call (time waiting for the read window included). */
   readonly timeoutMs: number;
   /** Bytes of reads in flight to the peer at once (see {@link ReadWindow}). */
   readonly readWindowBytes: number;
+  readonly clock: Clock;
 }
 
 /** Another node's block server, over the peer transport. */
 export class RemoteChannel implements BlockChannel {
   readonly timeoutMs: number;
   readonly #readWindow: ReadWindow;
+  readonly #clock: Clock;
 
   constructor(
     readonly node: string,
@@ -105,6 +108,7 @@ export class RemoteChannel implements BlockChannel {
   ) {
     this.timeoutMs = options.timeoutMs;
     this.#readWindow = new ReadWindow(options.readWindowBytes);
+    this.#clock = options.clock;
   }
 
   #call(type: number, parts: Uint8Array | readonly Uint8Array[], timeoutMs = this.timeoutMs) {
@@ -112,11 +116,19 @@ export class RemoteChannel implements BlockChannel {
   }
 
   async read(header: BlockHeader): Promise<Uint8Array> {
+    const deadlineMs = this.#clock.monotonicMs() + this.timeoutMs;
     const admitted = this.#readWindow.acquire(header.length);
     if (admitted !== undefined) await admitted;
     let data: Uint8Array;
     try {
-      data = await this.#call(BlockMessage.read, encodeBlockHeader(header));
+      const leftMs = deadlineMs - this.#clock.monotonicMs();
+      if (leftMs <= 0) {
+        throw new UkaiError(
+          "TIMEOUT",
+          `Read from node "${this.node}" waited ${this.timeoutMs} ms for the reads before it`,
+        );
+      }
+      data = await this.#call(BlockMessage.read, encodeBlockHeader(header), leftMs);
     } finally {
       this.#readWindow.release(header.length);
     }

@@ -40,7 +40,7 @@ export interface EngineSettings {
   readonly flushIntervalMs: number;
   /** How long a block stays in the activity log after its last write. */
   readonly activityIdleMs: number;
-  /** Bytes of block reads in flight to one peer; more wait (see {@link ReadWindow}). */
+  /** Bytes of block reads in flight to one peer; more wait (engine/read_window.ts). */
   readonly readWindowBytes: number;
   /** Node-wide resync cap in bytes/s (0: unlimited). */
   readonly resyncBytesPerSecond: number;
@@ -160,6 +160,7 @@ export class Engine implements Channels {
         : new RemoteChannel(node, this.#options.transport, {
           timeoutMs: this.settings.ioTimeoutMs,
           readWindowBytes: this.settings.readWindowBytes,
+          clock: this.#options.clock,
         });
       this.#channels.set(node, channel);
     }

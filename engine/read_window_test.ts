@@ -1,6 +1,8 @@
 /** Tests of the per-peer read budget, alone and in a RemoteChannel over the memory transport. */
 
 import assert from "node:assert/strict";
+import { ManualClock } from "../base/clock.ts";
+import { UkaiError } from "../base/errors.ts";
 import { MemoryNetwork } from "../net/memory_transport.ts";
 import { type BlockHeader, BlockMessage, decodeBlockHeader } from "./block_protocol.ts";
 import { RemoteChannel } from "./channels.ts";
@@ -73,7 +75,11 @@ Deno.test("RemoteChannel keeps at most its read window in flight, and frees it w
     if (header.block === 2) throw new Error("disk error");
     return new Uint8Array(header.length).fill(header.block);
   });
-  const channel = new RemoteChannel("b", local, { timeoutMs: 5000, readWindowBytes: 2 * MiB });
+  const channel = new RemoteChannel("b", local, {
+    timeoutMs: 5000,
+    readWindowBytes: 2 * MiB,
+    clock: new ManualClock(),
+  });
 
   const reads = [0, 1, 2, 3, 4].map((block) =>
     channel.read(readHeader(block, MiB)).then(
@@ -99,4 +105,33 @@ Deno.test("RemoteChannel keeps at most its read window in flight, and frees it w
     { block: 3, byte: 3, length: MiB },
     { block: 4, byte: 4, length: MiB },
   ]);
+});
+
+Deno.test("RemoteChannel counts the wait for the read window in a read's deadline", async () => {
+  const network = new MemoryNetwork();
+  const local = network.join("a");
+  const peer = network.join("b");
+  const clock = new ManualClock();
+  const served: number[] = [];
+  let answerFirst = () => {};
+  peer.handle(BlockMessage.read, async (_from, body) => {
+    const { header } = decodeBlockHeader(body);
+    served.push(header.block);
+    if (header.block === 0) await new Promise<void>((resolve) => answerFirst = resolve);
+    return new Uint8Array(header.length);
+  });
+  const channel = new RemoteChannel("b", local, { timeoutMs: 5000, readWindowBytes: MiB, clock });
+
+  const first = channel.read(readHeader(0, MiB));
+  const queued = channel.read(readHeader(1, MiB)).then(() => null, (error: unknown) => error);
+  await new Promise((resolve) => setTimeout(resolve, 1));
+  assert.deepEqual(served, [0], "the second read waits for the window");
+  // The peer hangs past the second read's deadline (the transport's own
+  // timeout would end the first read about then).
+  clock.advance(5000);
+  answerFirst();
+  await first;
+  const error = await queued;
+  assert.ok(error instanceof UkaiError && error.code === "TIMEOUT", `got ${String(error)}`);
+  assert.deepEqual(served, [0], "a read past its deadline is not sent");
 });
