@@ -121,7 +121,7 @@ export class RemoteChannel implements BlockChannel {
     if (admitted !== undefined) await admitted;
     let data: Uint8Array;
     try {
-      const leftMs = deadlineMs - this.#clock.monotonicMs();
+      const leftMs = Math.floor(deadlineMs - this.#clock.monotonicMs());
       if (leftMs <= 0) {
         throw new UkaiError(
           "TIMEOUT",

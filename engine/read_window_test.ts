@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { ManualClock } from "../base/clock.ts";
 import { UkaiError } from "../base/errors.ts";
 import { MemoryNetwork } from "../net/memory_transport.ts";
+import type { Transport } from "../net/mod.ts";
 import { type BlockHeader, BlockMessage, decodeBlockHeader } from "./block_protocol.ts";
 import { RemoteChannel } from "./channels.ts";
 import { ReadWindow } from "./read_window.ts";
@@ -75,10 +76,18 @@ Deno.test("RemoteChannel keeps at most its read window in flight, and frees it w
     if (header.block === 2) throw new Error("disk error");
     return new Uint8Array(header.length).fill(header.block);
   });
-  const channel = new RemoteChannel("b", local, {
+  const timeouts: number[] = [];
+  const recording: Transport = Object.create(local);
+  recording.request = (target, type, body, options) => {
+    timeouts.push(options?.timeoutMs ?? -1);
+    return local.request(target, type, body, options);
+  };
+  // The clock ticks in fractions of a millisecond, as performance.now() does.
+  const clock = new ManualClock(0.25);
+  const channel = new RemoteChannel("b", recording, {
     timeoutMs: 5000,
     readWindowBytes: 2 * MiB,
-    clock: new ManualClock(),
+    clock,
   });
 
   const reads = [0, 1, 2, 3, 4].map((block) =>
@@ -93,11 +102,19 @@ Deno.test("RemoteChannel keeps at most its read window in flight, and frees it w
     const gate = gates.shift();
     if (gate === undefined) continue;
     assert.ok(serving <= 2, `${serving} reads in flight with a 2 MiB window`);
+    clock.advance(0.5);
     gate();
     settled.push(gate);
   }
   const results = await Promise.all(reads);
   assert.equal(peak, 2);
+  assert.equal(timeouts.length, 5);
+  for (const timeoutMs of timeouts) {
+    assert.ok(
+      Number.isSafeInteger(timeoutMs) && timeoutMs > 0 && timeoutMs <= 5000,
+      `${timeoutMs}`,
+    );
+  }
   assert.deepEqual(results, [
     { block: 0, byte: 0, length: MiB },
     { block: 1, byte: 1, length: MiB },
