@@ -4,6 +4,7 @@
  * by an in-memory network with fault injection. Time is manual.
  */
 
+import { copyParts } from "../base/bytes.ts";
 import { ManualClock } from "../base/clock.ts";
 import { silentLogger } from "../base/log.ts";
 import { Rng } from "../base/rng.ts";
@@ -121,6 +122,21 @@ export async function startNodes(
     },
   };
   return nodes;
+}
+
+/**
+ * Reads `[offset, offset + target.length)` of `name` through `engine` into
+ * `target` (up to the visible size), handing the pieces back as the FUSE read does.
+ */
+export async function readInto(
+  engine: Engine,
+  name: string,
+  offset: number,
+  target: Uint8Array,
+): Promise<void> {
+  const pieces = await engine.readPieces(name, offset, target.length);
+  copyParts(pieces, target);
+  engine.releasePieces(pieces);
 }
 
 /** Seeded pseudo-random bytes, so a test can compute what it wrote. */

@@ -9,7 +9,6 @@
  * @module
  */
 
-import { copyParts } from "../base/bytes.ts";
 import type { Clock } from "../base/clock.ts";
 import { describeError, UkaiError } from "../base/errors.ts";
 import type { Logger } from "../base/log.ts";
@@ -339,13 +338,6 @@ export class Engine implements Channels {
       this.#countRead(name, visibleLength);
       return pieces;
     });
-  }
-
-  /** {@link readPieces} into `target`, up to the visible size. */
-  async read(name: string, offset: number, target: Uint8Array): Promise<void> {
-    const pieces = await this.readPieces(name, offset, target.length);
-    copyParts(pieces, target);
-    this.releasePieces(pieces);
   }
 
   /**

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { UkaiError } from "../base/errors.ts";
 import { silentLogger } from "../base/log.ts";
 import { BlockStatus, imageStoreKey } from "../meta/mod.ts";
-import { BLOCK, pattern, startNodes, tickUntil } from "./_test_nodes.ts";
+import { BLOCK, pattern, readInto, startNodes, tickUntil } from "./_test_nodes.ts";
 import { OwnerSession } from "./owner_session.ts";
 
 Deno.test("a write through one node is read back through a node without a copy (forwarded to the owner)", async () => {
@@ -22,12 +22,12 @@ Deno.test("a write through one node is read back through a node without a copy (
     const data = pattern(1, 3 * BLOCK + 100);
     await n1.write("vm", BLOCK - 50, data);
     const read = new Uint8Array(data.length);
-    await n3.read("vm", BLOCK - 50, read);
+    await readInto(n3, "vm", BLOCK - 50, read);
     assert.deepEqual(read, data);
     assert.equal(n3.stats.image("vm").forwardedReadOps, 1, "the owner served it");
     await n1.close("vm");
     const direct = new Uint8Array(data.length);
-    await n3.read("vm", BLOCK - 50, direct);
+    await readInto(n3, "vm", BLOCK - 50, direct);
     assert.deepEqual(direct, data, "after the owner released, copies are read directly");
     assert.equal(n3.stats.image("vm").remoteReadBytes, data.length);
     nodes.expectCopiesIdentical("vm");
@@ -41,7 +41,7 @@ Deno.test("never-written ranges read as zeros, and reads stop at the visible siz
   try {
     await nodes.createImage("vm", 4, ["n1"]);
     const target = new Uint8Array(3 * BLOCK).fill(7);
-    await nodes.engine("n1").read("vm", BLOCK, target);
+    await readInto(nodes.engine("n1"), "vm", BLOCK, target);
     assert.ok(target.every((byte) => byte === 0));
     await assert.rejects(
       async () => await nodes.engine("n1").write("vm", 4 * BLOCK - 10, new Uint8Array(20)),
@@ -66,7 +66,7 @@ Deno.test("a location that is down is marked out of sync before the write is ack
     assert.equal(image.statusOf("n2", 3), BlockStatus.outOfSync);
     assert.equal(image.statusOf("n2", 0), BlockStatus.inSync, "blocks not written stay in sync");
     const read = new Uint8Array(2 * BLOCK);
-    await n1.read("vm", 2 * BLOCK, read);
+    await readInto(n1, "vm", 2 * BLOCK, read);
     assert.deepEqual(read, pattern(2, 2 * BLOCK));
     nodes.network.setDown("n2", false);
     nodes.clock.advance(60_000);
@@ -143,7 +143,7 @@ Deno.test("a new owner fences every copy: a deposed owner that missed the news g
       );
     }
     const read = new Uint8Array(4096);
-    await nodes.engine("n3").read("vm", 0, read);
+    await readInto(nodes.engine("n3"), "vm", 0, read);
     assert.deepEqual(read, pattern(1, 4096), "the zombie's write reached no in-sync copy");
   } finally {
     await nodes.close();
@@ -160,7 +160,7 @@ Deno.test("a graceful handover: the new owner sees every write and the old one s
     await n2.open("vm");
     await n1.write("vm", 100, pattern(1, 5000));
     const before = new Uint8Array(5000);
-    await n2.read("vm", 100, before);
+    await readInto(n2, "vm", 100, before);
     assert.deepEqual(
       before,
       pattern(1, 5000),
@@ -173,7 +173,7 @@ Deno.test("a graceful handover: the new owner sees every write and the old one s
     assert.equal(image.outOfSyncTotal(), 0, "nothing needed reconciling");
     assert.equal(n1.sessionOf("vm"), undefined);
     const after = new Uint8Array(5000);
-    await n2.read("vm", 100, after);
+    await readInto(n2, "vm", 100, after);
     assert.deepEqual(after, pattern(1, 5000));
     await n2.write("vm", 0, pattern(2, 50));
     assert.equal(image.epoch, 2);
@@ -213,7 +213,7 @@ Deno.test("after the owner dies mid-write, the next owner reconciles the active 
     await tickUntil(nodes, () => image.outOfSyncTotal() === 0, "the resync after the takeover");
     nodes.expectCopiesIdentical("vm");
     const block0 = new Uint8Array(BLOCK);
-    await nodes.engine("n3").read("vm", 0, block0);
+    await readInto(nodes.engine("n3"), "vm", 0, block0);
     assert.deepEqual(
       block0,
       pattern(1, 2 * BLOCK).subarray(0, BLOCK),
@@ -350,7 +350,7 @@ Deno.test("an image move copies every block to the new node and then removes the
     nodes.expectCopiesIdentical("vm");
     const read = new Uint8Array(6 * BLOCK);
     nodes.network.setDown("n1", true);
-    await nodes.engine("n3").read("vm", 0, read);
+    await readInto(nodes.engine("n3"), "vm", 0, read);
     assert.deepEqual(read, pattern(3, 6 * BLOCK), "the new copy alone serves the data");
     await nodes.engine("n2").stop();
     const old = nodes.stores.get("n2")!.image(imageStoreKey("vm", image.uid), BLOCK);
@@ -411,7 +411,7 @@ Deno.test("an image closed and reopened at once on the same node can be written 
     await n1.write("vm", 100, pattern(2, 100));
     await closing;
     const read = new Uint8Array(200);
-    await n1.read("vm", 0, read);
+    await readInto(n1, "vm", 0, read);
     assert.deepEqual(read.subarray(100), pattern(2, 100), "the reopened handle was not fenced");
   } finally {
     await nodes.close();
