@@ -37,6 +37,7 @@ export interface ServeConfig {
   electionTicks: number;
   heartbeatTicks: number;
   ioTimeout: number;
+  fuseThreads: number;
   fileMode: number;
   fileOwner: { uid: number; gid: number };
   allowOther: boolean;
@@ -78,6 +79,13 @@ const positiveInteger = (max: number): Parser<number> => (value) => {
   return typeof number === "number" && Number.isSafeInteger(number) && number > 0 && number <= max
     ? number
     : fail(`an integer from 1 to ${max}`, value);
+};
+
+const count = (max: number): Parser<number> => (value) => {
+  const number = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
+  return typeof number === "number" && Number.isSafeInteger(number) && number >= 0 && number <= max
+    ? number
+    : fail(`an integer from 0 to ${max}`, value);
 };
 
 const duration: Parser<number> = (value) => {
@@ -202,6 +210,12 @@ export const SETTINGS = [
   setting("electionTicks", positiveInteger(1000), () => 10, "Raft election timeout in ticks"),
   setting("heartbeatTicks", positiveInteger(1000), () => 1, "Raft heartbeat interval in ticks"),
   setting("ioTimeout", duration, () => 5000, "deadline of one block request to a peer"),
+  setting(
+    "fuseThreads",
+    count(16),
+    () => 1,
+    "worker threads that also serve the mount's reads and writes (0: the JS thread alone)",
+  ),
   setting("fileMode", octalMode, () => 0o660, "permission bits of image files"),
   setting("fileOwner", owner, () => ({ uid: 0, gid: 0 }), "owner of image files, UID:GID"),
   setting("allowOther", flag, () => true, "let users other than root open the mount"),

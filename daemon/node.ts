@@ -20,10 +20,12 @@ import { Metrics } from "../control/metrics.ts";
 import { ProgressSampler } from "../control/progress_sampler.ts";
 import { controlRouter, type ControlServer, startControlServer } from "../control/server.ts";
 import { Engine } from "../engine/engine.ts";
+import { LanePermits } from "../engine/lane_permits.ts";
 import { FuseSession } from "../ffi/fuse_session.ts";
 import { keepLargeAllocationsOnHeap } from "../ffi/libc.ts";
 import { AllocationCache } from "../fuse/allocation_cache.ts";
 import { ImageFilesystem } from "../fuse/image_filesystem.ts";
+import { type LaneFastPathConfig, LaneHandles } from "../fuse/lane_fast_path.ts";
 import { TcpTransport } from "../net/mod.ts";
 import { BlockStore } from "../store/mod.ts";
 import type { ServeConfig } from "./config.ts";
@@ -168,6 +170,7 @@ async function assemble(
   // The metrics read the context at scrape time; it exists once the engine does.
   const holder: { context?: ControlContext } = {};
   const metrics = new Metrics(() => holder.context);
+  const lanePermits = config.fuseThreads > 0 ? new LanePermits() : undefined;
   const engine = new Engine({
     nodeId: config.nodeId,
     meta: cluster.meta,
@@ -181,6 +184,7 @@ async function assemble(
       resyncBytesPerSecond: config.resyncRate,
       bootId: await readBootId(),
     },
+    lanePermits,
   });
   await engine.start();
   cleanups.push(() => engine.stop());
@@ -217,7 +221,7 @@ async function assemble(
   }, BACKGROUND_INTERVAL_MS);
   cleanups.push(() => clearInterval(timer));
   let session: FuseSession | null = null;
-  if (options.mount) session = await mount(config, engine, cluster, store, logger);
+  if (options.mount) session = await mount(config, engine, cluster, store, lanePermits, logger);
   if (session !== null) {
     const mounted = session;
     cleanups.push(() => mounted.unmount());
@@ -230,6 +234,7 @@ async function mount(
   engine: Engine,
   cluster: Cluster,
   store: BlockStore,
+  lanePermits: LanePermits | undefined,
   logger: Logger,
 ): Promise<FuseSession> {
   const stale = await FuseSession.clearStaleMount(config.mount).catch((error) => {
@@ -251,6 +256,7 @@ async function mount(
     now: () => systemClock.monotonicMs(),
     logger,
   });
+  const laneHandles = lanePermits === undefined ? undefined : new LaneHandles();
   const filesystem = new ImageFilesystem({
     engine,
     meta: cluster.meta,
@@ -259,13 +265,27 @@ async function mount(
     capacity: () => store.capacity(),
     allocatedBytes: (image) => allocation.bytesOf(image),
     now: () => systemClock.wallMs(),
+    laneHandles,
   });
+  const fastPath: LaneFastPathConfig | undefined = lanePermits === undefined ||
+      laneHandles === undefined
+    ? undefined
+    : { handles: laneHandles.buffer, permits: lanePermits.buffer };
   const session = await FuseSession.mount(config.mount, filesystem, {
     fsName: `ukai:${config.nodeId}`,
     subtype: "ukai",
     allowOther: config.allowOther,
     defaultPermissions: true,
     logger: logger.child("fuse"),
+    lanes: {
+      count: config.fuseThreads,
+      ...(fastPath === undefined ? {} : {
+        fastPath: {
+          module: new URL("../fuse/lane_fast_path.ts", import.meta.url).href,
+          config: fastPath,
+        },
+      }),
+    },
   });
   logger.info("images mounted", { mount: config.mount });
   return session;

@@ -12,6 +12,7 @@ import { BlockStatus, imageStoreKey, MemoryMetaStore } from "../meta/mod.ts";
 import { MemoryNetwork, type MemoryTransport } from "../net/mod.ts";
 import { BlockStore } from "../store/mod.ts";
 import { Engine, type EngineSettings } from "./engine.ts";
+import { LanePermits } from "./lane_permits.ts";
 
 export const BLOCK = 64 * 1024;
 
@@ -22,6 +23,8 @@ export interface TestNodes {
   readonly clock: ManualClock;
   readonly engines: Map<string, Engine>;
   readonly stores: Map<string, BlockStore>;
+  /** Each engine's lane permits (when started with `lanes`). */
+  readonly permits: Map<string, LanePermits>;
   engine(id: string): Engine;
   /** Creates an image of `blocks` blocks at `locations`. */
   createImage(name: string, blocks: number, locations: string[]): Promise<void>;
@@ -36,6 +39,11 @@ export interface TestNodes {
 export async function startNodes(
   ids: string[],
   settings: Partial<EngineSettings> = {},
+  options: {
+    lanes?: boolean;
+    openFilesMax?: number;
+    syncFile?: (fd: number) => Promise<void>;
+  } = {},
 ): Promise<TestNodes> {
   const root = await Deno.makeTempDir({ prefix: "ukai-engine-" });
   const meta = new MemoryMetaStore();
@@ -43,6 +51,7 @@ export async function startNodes(
   const clock = new ManualClock(1_000_000);
   const engines = new Map<string, Engine>();
   const stores = new Map<string, BlockStore>();
+  const permits = new Map<string, LanePermits>();
   for (const id of ids) {
     await meta.propose({ type: "node.add", id, address: "127.0.0.1:1", zone: "z", role: "voter" });
   }
@@ -61,6 +70,7 @@ export async function startNodes(
       logger: silentLogger,
       sleep: () => new Promise((resolve) => setTimeout(resolve, 1)),
       settings: { activityIdleMs: 0, flushIntervalMs: 0, bootId, ...settings },
+      lanePermits: permits.get(id),
     });
     await engine.start();
     await engine.recovered();
@@ -68,8 +78,14 @@ export async function startNodes(
     return engine;
   };
   for (const id of ids) {
-    const store = await BlockStore.open({ root: `${root}/${id}`, logger: silentLogger });
+    const store = await BlockStore.open({
+      root: `${root}/${id}`,
+      logger: silentLogger,
+      ...(options.openFilesMax === undefined ? {} : { openFilesMax: options.openFilesMax }),
+      ...(options.syncFile === undefined ? {} : { syncFile: options.syncFile }),
+    });
     stores.set(id, store);
+    if (options.lanes === true) permits.set(id, new LanePermits());
     await makeEngine(id, store, network.join(id), "boot-1");
   }
   const nodes: TestNodes = {
@@ -78,6 +94,7 @@ export async function startNodes(
     clock,
     engines,
     stores,
+    permits,
     engine: (id) => engines.get(id) as Engine,
     async restart(id, bootId) {
       await engines.get(id)?.stop();

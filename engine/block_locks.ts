@@ -28,6 +28,12 @@ export type Unlock = () => void;
 /** Readers-writer locks keyed by block index; idle locks are forgotten. */
 export class BlockLocks {
   readonly #locks = new Map<number, BlockLock>();
+  readonly #beforeExclusive: () => void;
+
+  /** `beforeExclusive` runs before every exclusive request (to end what a shared hold implies). */
+  constructor(beforeExclusive: () => void = () => {}) {
+    this.#beforeExclusive = beforeExclusive;
+  }
 
   /** Number of blocks with a holder or a waiter (for tests and status). */
   get size(): number {
@@ -41,6 +47,7 @@ export class BlockLocks {
 
   /** Takes `block` exclusive (for a resync or repair). */
   exclusive(block: number): Promise<Unlock> {
+    this.#beforeExclusive();
     return this.#acquire(block, true);
   }
 

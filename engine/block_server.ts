@@ -19,6 +19,7 @@ import type { Logger } from "../base/log.ts";
 import { BlockStatus, type ImageRecord, imageStoreKey, type MetaStore } from "../meta/mod.ts";
 import type { BlockStore, ImageBlocks, PackedBlock } from "../store/mod.ts";
 import type { BlockHeader } from "./block_protocol.ts";
+import type { LanePermits } from "./lane_permits.ts";
 import { ImageIndex } from "./image_index.ts";
 
 /** What a request needs of the block: held at all, or held in sync. */
@@ -52,6 +53,8 @@ export interface BlockServerOptions {
   readonly meta: MetaStore;
   readonly store: BlockStore;
   readonly logger: Logger;
+  /** Lanes' permits: revoked before a fence rises or a descriptor they use goes. */
+  readonly lanePermits?: LanePermits | undefined;
 }
 
 interface Fence {
@@ -73,7 +76,10 @@ export class BlockServer {
 
   /** The store handle of `image` on this node. */
   blocksOf(image: ImageRecord): ImageBlocks {
-    return this.#options.store.image(imageStoreKey(image.name, image.uid), image.blockSize);
+    const blocks = this.#options.store.image(imageStoreKey(image.name, image.uid), image.blockSize);
+    const permits = this.#options.lanePermits;
+    if (permits !== undefined) blocks.onDescriptorLeaving ??= () => permits.revoke(image.uid);
+    return blocks;
   }
 
   #image(uid: number): ImageRecord {
@@ -136,6 +142,7 @@ export class BlockServer {
     const floor = Math.max(fence.epoch, image.epoch);
     if (epoch < floor) throw this.#stale(image, epoch, floor);
     if (epoch > fence.epoch) {
+      this.#options.lanePermits?.revoke(image.uid);
       const raised = fence;
       raised.busy = this.blocksOf(image).writeFence(epoch).then(() => {
         raised.epoch = Math.max(raised.epoch, epoch);

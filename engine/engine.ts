@@ -25,6 +25,7 @@ import { PeerHealth } from "./peer_health.ts";
 import { readPieces } from "./reader.ts";
 import { Ownerships } from "./ownerships.ts";
 import { StatsRegistry } from "./stats.ts";
+import type { LanePermits } from "./lane_permits.ts";
 import { OperationTimer } from "./timing.ts";
 
 /** Tunables of the engine, with their defaults. */
@@ -69,6 +70,8 @@ export interface EngineOptions {
   readonly logger: Logger;
   readonly sleep: (ms: number) => Promise<void>;
   readonly settings?: Partial<EngineSettings>;
+  /** Permits for the FUSE lanes of this node's mount, if it has lanes. */
+  readonly lanePermits?: LanePermits | undefined;
 }
 
 /** One node's data path. */
@@ -104,6 +107,7 @@ export class Engine implements Channels {
       meta: options.meta,
       store: options.store,
       logger: options.logger,
+      lanePermits: options.lanePermits,
     });
     this.#janitor = new Janitor({
       nodeId: options.nodeId,
@@ -127,7 +131,9 @@ export class Engine implements Channels {
       timer: this.#timer,
       owners: this.owners,
       openCount: (name) => this.openCount(name),
+      lanePermits: options.lanePermits,
     });
+    this.stats.collect = () => this.#ownerships.reportLaneCounts();
   }
 
   /** The session of `name` if this node owns it now. */
@@ -279,6 +285,7 @@ export class Engine implements Channels {
       session !== undefined &&
       this.#timer.now(name, "write", () => session.tryWriteNow(offset, data))
     ) {
+      session.grantLanes(offset, data.length, "write");
       return count();
     }
     return this.#timer.timed(name, "write", async () => {
@@ -317,6 +324,7 @@ export class Engine implements Channels {
     if (session === undefined) return false;
     const view = this.#visible(name, offset, target);
     if (!this.#timer.now(name, "read", () => session.tryReadNow(offset, view))) return false;
+    session.grantLanes(offset, view.length, "read");
     this.#countRead(name, view.length);
     return true;
   }
@@ -457,6 +465,8 @@ export class Engine implements Channels {
   // ---- background ----------------------------------------------------------
 
   #onMetaEvent(event: MetaEvent): void {
+    // Any change may end a condition a lane permit stands for.
+    this.#options.lanePermits?.revokeAll();
     this.#janitor.handle(event);
     if (event.kind === "restored") {
       this.#ownerships.checkAll();

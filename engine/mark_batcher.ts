@@ -37,6 +37,8 @@ export interface MarkBatcherOptions {
   /** The owner's epoch; every command carries it. */
   readonly epoch: number;
   readonly logger: Logger;
+  /** Runs before out-of-sync marks change the projected view. */
+  readonly beforeProjectionChange?: () => void;
 }
 
 /** Serialises and batches one owned image's status changes. */
@@ -79,6 +81,7 @@ export class MarkBatcher {
         dropped.add(block);
         continue;
       }
+      if (accepted.size === 0) this.#options.beforeProjectionChange?.();
       const pending = this.#pendingOut.get(block) ?? new Set<string>();
       for (const node of toMark) {
         pending.add(node);

@@ -21,6 +21,7 @@ import { type BlockHeader, WRITE_FLAG_DURABLE } from "./block_protocol.ts";
 import type { BlockServer } from "./block_server.ts";
 import type { BlockChannel, Channels } from "./channels.ts";
 import { type Segment, splitIntoSegments } from "./layout.ts";
+import { type LaneCounts, type LanePermits, PermitKind } from "./lane_permits.ts";
 import { MarkBatcher } from "./mark_batcher.ts";
 import type { PeerHealth } from "./peer_health.ts";
 import { readPieces } from "./reader.ts";
@@ -46,6 +47,10 @@ export interface OwnerSessionOptions {
   readonly onRead?: (node: string, bytes: number) => void;
   /** The boot ids the locations answered the takeover's fence with. */
   readonly bootIds?: ReadonlyMap<string, string>;
+  /** Permits for FUSE lanes, when the mount has lanes (engine/lane_permits.ts). */
+  readonly lanePermits?: LanePermits | undefined;
+  /** Told the reads and writes lanes served (see {@link reportLaneCounts}). */
+  readonly onLaneCounts?: (counts: LaneCounts) => void;
 }
 
 type SessionState = "active" | "releasing" | "ended";
@@ -59,7 +64,7 @@ type SegmentOperation = (
 
 /** The owner's work on one image at one epoch. */
 export class OwnerSession {
-  readonly locks = new BlockLocks();
+  readonly locks: BlockLocks;
   readonly marks: MarkBatcher;
   readonly activity: ActivityLog;
   readonly #options: OwnerSessionOptions;
@@ -74,11 +79,14 @@ export class OwnerSession {
   constructor(options: OwnerSessionOptions) {
     this.#options = options;
     for (const [node, bootId] of options.bootIds ?? []) this.#bootIds.set(node, bootId);
+    const revokeLanes = () => options.lanePermits?.revoke(options.uid);
+    this.locks = new BlockLocks(revokeLanes);
     this.marks = new MarkBatcher({
       meta: options.meta,
       imageName: options.imageName,
       epoch: options.epoch,
       logger: options.logger,
+      beforeProjectionChange: revokeLanes,
     });
     this.activity = new ActivityLog({
       meta: options.meta,
@@ -87,6 +95,56 @@ export class OwnerSession {
       clock: options.clock,
       idleMs: options.activityIdleMs,
     });
+    options.lanePermits?.register(
+      options.uid,
+      this.image().blockSize,
+      (blocks) => this.#absorbLaneWrites(blocks),
+    );
+  }
+
+  /** Blocks lanes may have written count as written: dirty for the next flush, busy for the log. */
+  #absorbLaneWrites(blocks: ReadonlySet<number>): void {
+    const files = this.#options.server.blocksOf(this.image());
+    for (const block of blocks) {
+      this.activity.writeStarted(block);
+      this.activity.writeEnded(block);
+      files.noteWritten(block);
+    }
+  }
+
+  /** Passes what lanes served since the last call to `onLaneCounts`. */
+  reportLaneCounts(): void {
+    const counts = this.#options.lanePermits?.takeCounts(this.#options.uid);
+    if (counts !== undefined && counts.readOps + counts.writeOps > 0) {
+      this.#options.onLaneCounts?.(counts);
+    }
+  }
+
+  #endLanes(): void {
+    this.reportLaneCounts();
+    this.#options.lanePermits?.release(this.#options.uid);
+  }
+
+  /**
+   * Lets FUSE lanes serve what was just served synchronously
+   * ({@link tryWriteNow} with `write`, {@link tryReadNow} with `read`) for
+   * `[offset, offset + length)`: call right after, nothing in between.
+   */
+  grantLanes(offset: number, length: number, kind: "read" | "write"): void {
+    const permits = this.#options.lanePermits;
+    if (permits === undefined) return;
+    const image = this.image();
+    const files = this.#options.server.blocksOf(image);
+    for (const segment of splitIntoSegments(offset, length, image.blockSize)) {
+      let fd: number | null;
+      try {
+        fd = files.descriptor(segment.block, kind === "write");
+      } catch {
+        continue; // the I/O was served; a block file that cannot be opened just gets no permit
+      }
+      if (fd === null) continue;
+      permits.grant(image.uid, image.size, segment.block, fd, PermitKind[kind]);
+    }
   }
 
   get epoch(): number {
@@ -136,6 +194,7 @@ export class OwnerSession {
   /** Ends the session because another node took the image. */
   lose(reason: string): void {
     if (this.#state === "ended") return;
+    this.#endLanes();
     this.#state = "ended";
     this.#lost = true;
     this.#options.logger.warn("ownership lost", {
@@ -379,6 +438,8 @@ export class OwnerSession {
    */
   async flush(): Promise<void> {
     if (this.#state === "ended") this.#checkActive();
+    const laneWrites = this.#options.lanePermits?.writeGrants(this.#options.uid);
+    if (laneWrites !== undefined && laneWrites.size > 0) this.#absorbLaneWrites(laneWrites);
     const covered = this.activity.beginFlush();
     let succeeded = false;
     try {
@@ -487,6 +548,8 @@ export class OwnerSession {
   async upkeep(): Promise<void> {
     if (this.#state !== "active") return;
     if (this.activity.hasDirty) await this.flush();
+    // Lanes keep writing the blocks they hold permits for: those must not look idle.
+    this.#options.lanePermits?.revoke(this.#options.uid);
     await this.activity.retire();
   }
 
@@ -497,6 +560,7 @@ export class OwnerSession {
    */
   async release(): Promise<void> {
     if (this.#state !== "active") return;
+    this.#endLanes();
     this.#state = "releasing";
     while (this.#modificationsInFlight > 0) {
       await new Promise<void>((resolve) => this.#drainWaiters.push(resolve));

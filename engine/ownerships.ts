@@ -16,6 +16,7 @@ import type { BlockServer } from "./block_server.ts";
 import type { Channels } from "./channels.ts";
 import type { EngineSettings } from "./engine.ts";
 import type { OwnerCalls } from "./owner_routes.ts";
+import type { LanePermits } from "./lane_permits.ts";
 import { OwnerSession } from "./owner_session.ts";
 import type { PeerHealth } from "./peer_health.ts";
 import { RateLimiter } from "./rate_limiter.ts";
@@ -40,6 +41,8 @@ export interface OwnershipsOptions {
   readonly owners: OwnerCalls;
   /** How many times an image is open through this node's mount. */
   readonly openCount: (name: string) => number;
+  /** Permits for FUSE lanes, when the mount has lanes. */
+  readonly lanePermits?: LanePermits | undefined;
 }
 
 interface Owned {
@@ -87,6 +90,11 @@ export class Ownerships {
   }
 
   /** The session of `name` if this node owns it now. */
+  /** Has every owned image pass on what FUSE lanes served (for the statistics). */
+  reportLaneCounts(): void {
+    for (const { session } of this.#owned.values()) session.reportLaneCounts();
+  }
+
   sessionOf(name: string): OwnerSession | undefined {
     const owned = this.#owned.get(name);
     if (owned === undefined) return undefined;
@@ -143,6 +151,15 @@ export class Ownerships {
       activityIdleMs: this.#options.settings.activityIdleMs,
       onRead: (node, bytes) => this.#options.timer.countRead(name, node, bytes),
       bootIds,
+      lanePermits: this.#options.lanePermits,
+      onLaneCounts: (counts) => {
+        const stats = this.#options.stats.image(name);
+        stats.readOps += counts.readOps;
+        stats.readBytes += counts.readBytes;
+        stats.writeOps += counts.writeOps;
+        stats.writeBytes += counts.writeBytes;
+        this.#options.timer.countRead(name, this.#options.nodeId, counts.readBytes);
+      },
     });
     const limiter = new RateLimiter(
       this.#options.meta.state().image(name).resyncRateBytesPerSecond,

@@ -177,6 +177,8 @@ export function checkStatsSummary(value: Readonly<Record<string, unknown>>): Ima
 /** Statistics of every image this node did I/O for. */
 export class StatsRegistry {
   readonly #images = new Map<string, ImageStats>();
+  /** Brings in counts kept elsewhere (FUSE lanes) before they are read. */
+  collect: () => void = () => {};
 
   /** The counters of `name`, created on first use. */
   image(name: string): ImageStats {
@@ -190,11 +192,13 @@ export class StatsRegistry {
 
   /** The summary of `name`'s counters (all zero when it had no I/O here). */
   summaryOf(name: string): ImageStatsSummary {
+    this.collect();
     return (this.#images.get(name) ?? new ImageStats()).summary();
   }
 
   /** Every image's counters, sorted by name. */
   entries(): [string, ImageStats][] {
+    this.collect();
     return [...this.#images].sort(([a], [b]) => a.localeCompare(b));
   }
 

@@ -60,6 +60,8 @@ export interface OperationTable {
   readonly table: Uint8Array<ArrayBuffer>;
   /** Every callback in the table; close them only after `fuse_session_destroy`. */
   readonly callbacks: Deno.UnsafeCallback[];
+  /** The JS function behind each installed callback (a lane's forwarded calls run these). */
+  readonly functions: ReadonlyMap<CallbackName, (...args: never[]) => void>;
 }
 
 function nonNull(pointer: Deno.PointerValue, what: string): Deno.PointerObject {
@@ -91,6 +93,7 @@ export function createOperationTable(
   const table = new Uint8Array(LowlevelOpsLayout.byteLength);
   const slots = new DataView(table.buffer);
   const callbacks: Deno.UnsafeCallback[] = [];
+  const functions = new Map<CallbackName, (...args: never[]) => void>();
 
   const install = <Name extends CallbackName>(
     operation: Name,
@@ -104,6 +107,7 @@ export function createOperationTable(
       true,
     );
     callbacks.push(unsafe as unknown as Deno.UnsafeCallback);
+    functions.set(operation, callback as unknown as (...args: never[]) => void);
   };
 
   /**
@@ -425,5 +429,5 @@ export function createOperationTable(
       );
     });
   }
-  return { table, callbacks };
+  return { table, callbacks, functions };
 }

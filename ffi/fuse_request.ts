@@ -71,9 +71,10 @@ export class FuseRequest {
   readonly operation: string;
   /**
    * The receive buffer this request keeps until its reply (a WRITE's payload
-   * lives in it). Set and released by the session.
+   * lives in it): one of the session's, or a lane's (released by calling it).
+   * Set and released by the session.
    */
-  heldBuffer: ReceiveBuffer | undefined;
+  heldBuffer: ReceiveBuffer | (() => void) | undefined;
   readonly #pointer: Deno.PointerObject;
   readonly #tracker: RequestTracker;
   #replied = false;

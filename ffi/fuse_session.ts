@@ -46,6 +46,9 @@ import {
 import type { ConnectionInfo } from "./fuse_types.ts";
 import { canonicalMountPoint, findMount, isFuseType } from "./mount_table.ts";
 import { type ReceiveBuffer, ReceivePool } from "./receive_pool.ts";
+import { FuseLanes, type LaneOptions } from "./fuse_lanes.ts";
+import type { MountArguments } from "./fuse_args.ts";
+import type { CallbackName } from "./libfuse.ts";
 import { clearStaleMount, type StaleMountOutcome } from "./stale_mount.ts";
 
 /** Options of {@link FuseSession.mount}. */
@@ -71,6 +74,12 @@ export interface FuseSessionOptions {
    * thread hops at the price of that much CPU per burst.
    */
   idleSpinMicroseconds?: number;
+  /**
+   * Worker threads that also receive and answer requests (fuse_lanes.ts);
+   * default none. A lane that cannot start is logged and the session serves
+   * on the JS thread alone.
+   */
+  lanes?: LaneOptions;
   /** Where failures are logged (default: stderr). */
   logger?: Logger;
 }
@@ -126,6 +135,10 @@ export class FuseSession {
   #connection: ConnectionInfo | undefined;
   #loopEnded = false;
   #stopping: Promise<void> | undefined;
+  #mountArguments: MountArguments | undefined;
+  #lanes: FuseLanes | undefined;
+  /** While a lane's call is dispatched: how to free its WRITE buffer. */
+  #laneRelease: (() => void) | undefined;
   readonly #initialized = Promise.withResolvers<void>();
   readonly #closed = Promise.withResolvers<void>();
 
@@ -176,6 +189,7 @@ export class FuseSession {
         throw new Error(`FUSE session at ${canonical} ended before init`);
       }),
     ]);
+    if ((options.lanes?.count ?? 0) > 0) await session.#startLanes(options.lanes!);
     return session;
   }
 
@@ -191,6 +205,16 @@ export class FuseSession {
   get connection(): ConnectionInfo {
     assert(this.#connection !== undefined, "connection read before init");
     return this.#connection;
+  }
+
+  /** Worker threads serving requests beside the JS thread. */
+  get lanes(): number {
+    return this.#lanes?.count ?? 0;
+  }
+
+  /** Requests the lanes received and handed to the JS thread so far. */
+  get forwardedByLanes(): number {
+    return this.#lanes?.forwarded ?? 0;
   }
 
   /** Requests received and not yet answered. */
@@ -215,12 +239,13 @@ export class FuseSession {
 
   #start(options: FuseSessionOptions): void {
     const lib = libfuse();
-    const args = buildFuseArgs({
+    this.#mountArguments = {
       fsName: options.fsName,
       subtype: options.subtype,
       allowOther: options.allowOther ?? true,
       defaultPermissions: options.defaultPermissions ?? true,
-    });
+    };
+    const args = buildFuseArgs(this.#mountArguments);
     const session = lib.fuse_session_new(
       args.struct,
       this.#table.table,
@@ -251,6 +276,11 @@ export class FuseSession {
   async #serve(): Promise<void> {
     try {
       for (;;) {
+        if (this.#lanes !== undefined) {
+          // The lanes receive from here on; they end when the connection does.
+          await this.#lanes.ended;
+          break;
+        }
         const outcome = this.#receiveBatch();
         if (outcome === "exited") break;
         if (outcome === "starved") await this.#pool.whenAvailable();
@@ -326,6 +356,42 @@ export class FuseSession {
     return "idle";
   }
 
+  async #startLanes(options: LaneOptions): Promise<void> {
+    assert(this.#mountArguments !== undefined, "lanes before mount");
+    try {
+      this.#lanes = await FuseLanes.start(
+        {
+          sessionFd: this.#fd,
+          connection: this.connection,
+          limits: this.#limits,
+          args: this.#mountArguments,
+          operations: [...this.#table.functions.keys()],
+        },
+        options,
+        { dispatch: (op, args, release) => this.#dispatchLaneCall(op, args, release) },
+        this.#logger,
+      );
+    } catch (error) {
+      this.#logger.error("FUSE lanes did not start; serving on the JS thread alone", {
+        error: String(error),
+      });
+    }
+  }
+
+  #dispatchLaneCall(op: CallbackName, args: unknown[], release: (() => void) | undefined): void {
+    const callback = this.#table.functions.get(op);
+    assert(callback !== undefined, `a lane forwarded ${op}, which has no handler`);
+    this.#laneRelease = release;
+    try {
+      (callback as (...values: unknown[]) => void)(...args);
+    } finally {
+      // A WRITE that failed before taking its payload gives the buffer back now.
+      const unused = this.#laneRelease;
+      this.#laneRelease = undefined;
+      unused?.();
+    }
+  }
+
   /** After the loop: stop replies reaching the kernel, close the fd, await replies, destroy. */
   async #finish(): Promise<void> {
     const lib = libfuse();
@@ -333,9 +399,11 @@ export class FuseSession {
     assert(session !== undefined, "finish without a session");
     lib.fuse_session_exit(session);
     lib.fuse_session_unmount(session);
+    await this.#lanes?.stop();
     if (this.#inFlight > 0) {
       await new Promise<void>((resolve) => this.#allReplied = resolve);
     }
+    await this.#lanes?.destroy();
     lib.fuse_session_destroy(session);
     this.#session = undefined;
     this.#closeCallbacks();
@@ -359,6 +427,7 @@ export class FuseSession {
             inFlight: this.#inFlight,
           });
           if (this.#session !== undefined) libfuse().fuse_session_exit(this.#session);
+          void this.#lanes?.stop();
           break;
         }
         await delay(UNMOUNT_RETRY_MS);
@@ -392,11 +461,18 @@ export class FuseSession {
         const held = request.heldBuffer;
         if (held !== undefined) {
           request.heldBuffer = undefined;
-          this.#pool.give(held);
+          if (typeof held === "function") held();
+          else this.#pool.give(held);
         }
         if (this.#inFlight === 0) this.#allReplied?.();
       },
       keepPayload: (request: WriteRequest, payload: Deno.PointerObject, size: number) => {
+        const release = this.#laneRelease;
+        if (release !== undefined) {
+          this.#laneRelease = undefined;
+          request.heldBuffer = release;
+          return new Uint8Array(new Deno.UnsafePointerView(payload).getArrayBuffer(size));
+        }
         const buffer = this.#receiving;
         assert(buffer !== undefined && !this.#receivingKept, "payload outside a receive");
         this.#receivingKept = true;

@@ -15,6 +15,7 @@
  * @module
  */
 
+import { assert } from "../base/assert.ts";
 import { Errno, OsError } from "./errno.ts";
 
 const symbols = {
@@ -41,7 +42,10 @@ const symbols = {
   sync_file_range: { parameters: ["i32", "i64", "i64", "u32"], result: "i32" },
   posix_fadvise: { parameters: ["i32", "i64", "i64", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  poll_sync: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   umount2: { parameters: ["buffer", "i32"], result: "i32", nonblocking: true },
   statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   mallopt: { parameters: ["i32", "i32"], result: "i32" },
@@ -264,12 +268,54 @@ export async function pollFd(fd: number, events: number, timeoutMs: number): Pro
   return view.getInt16(6, true);
 }
 
+/** Like {@link pollFd}, but blocks the calling thread (for worker threads with nothing else to do). */
+export function pollFdNow(fd: number, events: number, timeoutMs: number): number {
+  const pollfd = new Uint8Array(8);
+  const view = new DataView(pollfd.buffer);
+  view.setInt32(0, fd, true);
+  view.setInt16(4, events, true);
+  const result = libc().poll_sync(pollfd, 1n, timeoutMs);
+  if (result < 0) return PollEvents.ERR;
+  return view.getInt16(6, true);
+}
+
 /** Puts `fd` into non-blocking mode. */
 export function setNonBlocking(fd: number): void {
   const F_GETFL = 3;
   const F_SETFL = 4;
   const flags = check(libc().fcntl(fd, F_GETFL, 0), "fcntl");
   check(libc().fcntl(fd, F_SETFL, flags | OpenFlags.NONBLOCK), "fcntl");
+}
+
+/** `FUSE_DEV_IOC_CLONE` (`_IOR(229, 0, uint32_t)`). */
+const FUSE_DEV_IOC_CLONE = 0x8004e500n;
+
+/**
+ * A new file description of the FUSE connection behind `sessionFd`: opens
+ * /dev/fuse and attaches it to that connection (FUSE_DEV_IOC_CLONE). The
+ * kernel hands each request to one reader of any of the connection's fds, and
+ * takes its reply only on the fd that read it. Throws OsError.
+ */
+export function cloneFuseFd(sessionFd: number): number {
+  const fd = check(
+    libc().open(cString("/dev/fuse"), OpenFlags.RDWR | OpenFlags.CLOEXEC, 0),
+    "open",
+    "/dev/fuse",
+  );
+  const source = new Int32Array([sessionFd]);
+  if (libc().ioctl(fd, FUSE_DEV_IOC_CLONE, new Uint8Array(source.buffer)) < 0) {
+    const errno = lastErrno();
+    libc().close(fd);
+    throw new OsError("ioctl(FUSE_DEV_IOC_CLONE)", errno);
+  }
+  return fd;
+}
+
+/** The address of libc function `name` (for C structs of function pointers). */
+export function libcFunction(name: string): Deno.PointerObject {
+  const pointer = libc().dlsym(null, cString(name));
+  assert(pointer !== null, `libc has no ${name}`);
+  return pointer;
 }
 
 /** umount2(2) on a worker thread; resolves to 0 or rejects with OsError(EBUSY/EINVAL/…). */

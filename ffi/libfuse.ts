@@ -24,6 +24,7 @@ const symbols = {
   fuse_session_unmount: { parameters: ["pointer"], result: "void" },
   fuse_session_destroy: { parameters: ["pointer"], result: "void" },
   fuse_session_fd: { parameters: ["pointer"], result: "i32" },
+  fuse_session_custom_io: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
   fuse_session_exit: { parameters: ["pointer"], result: "void" },
   fuse_session_exited: { parameters: ["pointer"], result: "i32" },
   fuse_session_receive_buf: { parameters: ["pointer", "buffer"], result: "i32" },

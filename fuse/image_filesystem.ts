@@ -24,6 +24,7 @@ import type { FileAttributes } from "../ffi/fuse_types.ts";
 import { FallocateMode, OpenFlags } from "../ffi/libc.ts";
 import type { ImageRecord, MetaStore } from "../meta/mod.ts";
 import { ImageIndex } from "../engine/image_index.ts";
+import type { LaneHandles } from "./lane_fast_path.ts";
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -52,6 +53,8 @@ export interface ImageFilesystemOptions {
   /** Allocated bytes of this node's copy of an image (cached by the caller). */
   readonly allocatedBytes: (image: ImageRecord) => number | Promise<number>;
   readonly now: () => number;
+  /** Where FUSE lanes look up open handles, when the mount has lanes. */
+  readonly laneHandles?: LaneHandles | undefined;
 }
 
 interface LocalAttributes {
@@ -226,6 +229,7 @@ export class ImageFilesystem implements FuseOperations {
       const handle = this.#nextHandle++;
       const durable = (flags & OpenFlags.DSYNC) !== 0;
       this.#openFiles.set(handle, { name: image.name, uid: image.uid, durable });
+      this.#options.laneHandles?.register(handle, image.uid, durable);
       request.open({ fileHandle: handle, directIo: true, keepCache: false });
     } catch (error) {
       this.#fail(request, "open", error);
@@ -297,6 +301,7 @@ export class ImageFilesystem implements FuseOperations {
   release: Operation<"release"> = async (request, _inode, handle) => {
     const file = this.#openFiles.get(handle);
     this.#openFiles.delete(handle);
+    this.#options.laneHandles?.unregister(handle);
     if (file !== undefined) {
       await this.#options.engine.close(file.name).catch((error) =>
         this.#options.logger.warn("close failed", { image: file.name, error: describeError(error) })

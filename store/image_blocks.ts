@@ -89,6 +89,12 @@ export class ImageBlocks {
   #folderExists = false;
   /** "removed": the store removed the image; "closed": the store closed. */
   #status: "open" | "removed" | "closed" = "open";
+  /**
+   * Called before a descriptor {@link descriptor} handed out stops being
+   * usable (evicted from the cache, dropped, or the image released), while it
+   * still is: whoever kept the number must stop using it now.
+   */
+  onDescriptorLeaving: (() => void) | undefined;
 
   /** Use `BlockStore.image()`; this constructor trusts its validated arguments. */
   constructor(context: ImageBlocksContext, imageKey: string, blockSize: number) {
@@ -182,6 +188,25 @@ export class ImageBlocks {
     } finally {
       file.markWritten();
     }
+  }
+
+  /**
+   * The cached descriptor of block `blockIndex`'s file (opened, and with
+   * `create` created, if need be), for I/O done elsewhere: it stays valid
+   * until {@link onDescriptorLeaving} is called. Null when the file does not
+   * exist and `create` is false. Writes through it must be reported with
+   * {@link noteWritten}.
+   *
+   * @throws {UkaiError} INVALID_ARGUMENT, BLOCK_FILE_CORRUPT, NO_SPACE, IO
+   */
+  descriptor(blockIndex: number, create: boolean): number | null {
+    this.#checkRange(blockIndex, 0, 0);
+    return this.#openBlockFile(blockIndex, create)?.fd ?? null;
+  }
+
+  /** Records writes made through {@link descriptor} (the next flush makes them durable). */
+  noteWritten(blockIndex: number): void {
+    this.#files.get(blockIndex)?.markWritten();
   }
 
   /**
@@ -495,6 +520,7 @@ export class ImageBlocks {
   /** Called by the open-file cache when it evicts `file`. */
   #evict(file: BlockFile): void {
     assert(this.#files.get(file.blockIndex) === file);
+    this.onDescriptorLeaving?.();
     this.#files.delete(file.blockIndex);
     file.retire();
   }
@@ -504,6 +530,7 @@ export class ImageBlocks {
    * first to keep them), and waits for fsyncs in flight. For `BlockStore`.
    */
   async release(reason: "removed" | "closed"): Promise<void> {
+    this.onDescriptorLeaving?.();
     this.#status = reason;
     for (const blockIndex of [...this.#files.keys()]) this.#dropOpenFiles(blockIndex);
     for (const file of [...this.#owner.detached]) {
@@ -601,6 +628,7 @@ export class ImageBlocks {
 
   /** Forgets every open descriptor of a block whose file is about to go away. */
   #dropOpenFiles(blockIndex: number): void {
+    this.onDescriptorLeaving?.();
     const cached = this.#files.get(blockIndex);
     if (cached !== undefined) {
       this.#files.delete(blockIndex);

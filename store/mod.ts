@@ -9,6 +9,8 @@
  *   group commit and torn-tail recovery (for the Raft node).
  * - {@link writeFileAtomic}: crash-safe whole-file replacement (snapshots,
  *   small state files).
+ * - {@link writeInPieces}: how a write into a block file is split (for writes
+ *   made through {@link ImageBlocks.descriptor}).
  *
  * Contract: every operating failure is a `UkaiError` — NO_SPACE for a full
  * disk, IO for other OS failures, BLOCK_FILE_CORRUPT for a block file of the
@@ -28,6 +30,7 @@ export {
   SYNC_CONCURRENCY_MAX_DEFAULT,
 } from "./block_store.ts";
 export { type BlockExtent, ImageBlocks, type PackedBlock } from "./image_blocks.ts";
+export { writeInPieces } from "./_write_pieces.ts";
 export {
   type ReplayedRecord,
   SEGMENT_BYTES_MAX_DEFAULT,

@@ -1,0 +1,352 @@
+/**
+ * Permits for FUSE lanes (ffi/fuse_lanes.ts): which blocks a lane thread may
+ * read or write straight into this node's block files, without the JS thread.
+ *
+ * The JS thread grants a permit right after it served a READ or WRITE of that
+ * block the synchronous way (`OwnerSession.tryReadNow` / `tryWriteNow`), so a
+ * permit stands for exactly the conditions those checked: this node owns the
+ * image, its copy is in sync (for a write: the only in-sync copy, the block
+ * is in the activity log and no resync holds it), the fence admits the
+ * session's epoch, and the block file is open. Whatever may change one of
+ * these revokes the image's permits first ({@link LanePermits.revoke}): a
+ * metadata change, an out-of-sync mark, an exclusive block lock, a fence
+ * raise, a block file leaving the descriptor cache, the session ending, the
+ * activity log retiring blocks.
+ *
+ * Revoking bumps the image's generation (every permit carries the generation
+ * it was granted in) and waits until no lane is inside a permitted operation
+ * of that image: a lane counts itself in before it reads the generation, so
+ * after the wait no lane acts on an old permit. The blocks that had write
+ * permits are then handed to `absorb`, which records them as written (dirty
+ * for the next flush, busy for the activity log), and so does every flush
+ * ({@link LanePermits.writeGrants}): a block a lane may write is always
+ * treated as written.
+ *
+ * Permits live in a direct-mapped table on a SharedArrayBuffer; each entry is
+ * written under a sequence number (odd while it changes) so a lane never acts
+ * on a torn one. A grant that would evict a live entry of another block
+ * revokes that entry's image first.
+ *
+ * @module
+ */
+
+import { assert } from "../base/assert.ts";
+import { pread } from "../ffi/libc.ts";
+import { writeInPieces } from "../store/mod.ts";
+
+/** Images with permits at once. */
+export const PERMIT_SLOTS = 64;
+/** Entries of the permit table (a power of two). */
+export const PERMIT_ENTRIES = 16384;
+
+/** What a permit allows. */
+export const PermitKind = { read: 1, write: 3 } as const;
+
+// Per slot, Int32 cells: generation, lanes inside, block size, image uid + 1 (0: free), and the
+// visible size in 2^32-byte units and the rest (written only while no permit of the slot is live).
+const SLOT_CELLS = 8;
+const SLOT_GENERATION = 0;
+const SLOT_INSIDE = 1;
+const SLOT_BLOCK_SIZE = 2;
+const SLOT_UID = 3;
+const SLOT_SIZE_HIGH = 4;
+const SLOT_SIZE_LOW = 5;
+const TWO_32 = 2 ** 32;
+// Per entry, Int32 cells: sequence, slot + 1, block, kind, fd, generation.
+const ENTRY_CELLS = 8;
+const ENTRY_SEQUENCE = 0;
+const ENTRY_SLOT = 1;
+const ENTRY_BLOCK = 2;
+const ENTRY_KIND = 3;
+const ENTRY_FD = 4;
+const ENTRY_GENERATION = 5;
+// Per slot, BigInt64 counters: read ops, read bytes, write ops, write bytes.
+const COUNTERS = 4;
+
+const INT32_CELLS = PERMIT_SLOTS * SLOT_CELLS + PERMIT_ENTRIES * ENTRY_CELLS;
+
+/** The shared memory of a permit table. */
+interface PermitViews {
+  readonly cells: Int32Array<SharedArrayBuffer>;
+  readonly counters: BigInt64Array<SharedArrayBuffer>;
+}
+
+const BUFFER_BYTES = INT32_CELLS * 4 + PERMIT_SLOTS * COUNTERS * 8;
+
+function viewsOf(buffer: SharedArrayBuffer): PermitViews {
+  return {
+    cells: new Int32Array(buffer, 0, INT32_CELLS),
+    counters: new BigInt64Array(buffer, INT32_CELLS * 4, PERMIT_SLOTS * COUNTERS),
+  };
+}
+
+function sizeOf(cells: Int32Array<SharedArrayBuffer>, slotBase: number): number {
+  return Atomics.load(cells, slotBase + SLOT_SIZE_HIGH) * TWO_32 +
+    (Atomics.load(cells, slotBase + SLOT_SIZE_LOW) >>> 0);
+}
+
+function entryBase(slot: number, block: number): number {
+  const hash = (Math.imul(block, 0x9e3779b1) ^ Math.imul(slot + 1, 0x85ebca6b)) >>> 0;
+  return PERMIT_SLOTS * SLOT_CELLS + (hash & (PERMIT_ENTRIES - 1)) * ENTRY_CELLS;
+}
+
+/** I/O counted by lanes since the last {@link LanePermits.takeCounts}. */
+export interface LaneCounts {
+  readOps: number;
+  readBytes: number;
+  writeOps: number;
+  writeBytes: number;
+}
+
+interface SlotState {
+  readonly slot: number;
+  /** Records blocks lanes may have written (the image's owner session). */
+  readonly absorb: (blocks: ReadonlySet<number>) => void;
+  /** Blocks with a live write permit (what a revoke or flush must treat as written). */
+  writes: Set<number>;
+  /** Live permits by block (kind), to skip granting again. */
+  granted: Map<number, number>;
+}
+
+/** The JS thread's side: grants, revokes, and what lanes wrote. */
+export class LanePermits {
+  readonly buffer: SharedArrayBuffer;
+  readonly #views: PermitViews;
+  readonly #slots = new Map<number, SlotState>();
+
+  constructor() {
+    this.buffer = new SharedArrayBuffer(BUFFER_BYTES);
+    this.#views = viewsOf(this.buffer);
+  }
+
+  /**
+   * Gives image `uid` a slot, so its blocks can be granted; `absorb` records
+   * blocks lanes may have written (called on every revoke that had some).
+   * False when every slot is taken (its I/O stays on the JS thread).
+   */
+  register(uid: number, blockSize: number, absorb: (blocks: ReadonlySet<number>) => void): boolean {
+    this.release(uid); // a session that ended without saying so
+    const slot = this.#freeSlot();
+    if (slot < 0) return false;
+    this.#slots.set(uid, { slot, absorb, writes: new Set(), granted: new Map() });
+    const { cells } = this.#views;
+    Atomics.store(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE, blockSize);
+    Atomics.store(cells, slot * SLOT_CELLS + SLOT_UID, uid + 1);
+    return true;
+  }
+
+  /**
+   * Lets lanes serve `kind` on `block` of registered image `uid` through
+   * `fd`, within the image's visible `size`. Call only right after serving
+   * such a request synchronously, with the conditions it checked unchanged.
+   */
+  grant(uid: number, size: number, block: number, fd: number, kind: number): void {
+    const state = this.#slots.get(uid);
+    if (state === undefined || ((state.granted.get(block) ?? 0) & kind) === kind) return;
+    const { cells } = this.#views;
+    const slotBase = state.slot * SLOT_CELLS;
+    const base = entryBase(state.slot, block);
+    const occupant = Atomics.load(cells, base + ENTRY_SLOT) - 1;
+    const occupantBlock = Atomics.load(cells, base + ENTRY_BLOCK);
+    if (occupant >= 0 && (occupant !== state.slot || occupantBlock !== block)) {
+      const owner = this.#uidOfSlot(occupant);
+      if (owner !== undefined && this.#slots.get(owner)!.granted.has(occupantBlock)) {
+        this.revoke(owner);
+      }
+    }
+    if (sizeOf(cells, slotBase) !== size) {
+      // The size only changes with the metadata, which revoked every permit of the image.
+      assert(state.granted.size === 0, "image size changed under live lane permits");
+      Atomics.store(cells, slotBase + SLOT_SIZE_HIGH, Math.floor(size / TWO_32));
+      Atomics.store(cells, slotBase + SLOT_SIZE_LOW, size % TWO_32);
+    }
+    const generation = Atomics.load(cells, slotBase + SLOT_GENERATION);
+    const merged = occupant === state.slot && occupantBlock === block &&
+        Atomics.load(cells, base + ENTRY_GENERATION) === generation
+      ? Atomics.load(cells, base + ENTRY_KIND) | kind
+      : kind;
+    const sequence = Atomics.add(cells, base + ENTRY_SEQUENCE, 1) + 1;
+    assert((sequence & 1) === 1, "permit entry written twice at once");
+    Atomics.store(cells, base + ENTRY_SLOT, state.slot + 1);
+    Atomics.store(cells, base + ENTRY_BLOCK, block);
+    Atomics.store(cells, base + ENTRY_KIND, merged);
+    Atomics.store(cells, base + ENTRY_FD, fd);
+    Atomics.store(cells, base + ENTRY_GENERATION, generation);
+    Atomics.add(cells, base + ENTRY_SEQUENCE, 1);
+    state.granted.set(block, merged);
+    if ((merged & PermitKind.write) === PermitKind.write) state.writes.add(block);
+  }
+
+  /**
+   * Ends every permit of image `uid` and returns once no lane uses one; the
+   * blocks lanes may have written go to `absorb`.
+   */
+  revoke(uid: number): void {
+    const state = this.#slots.get(uid);
+    if (state === undefined || state.granted.size === 0) return;
+    const { cells } = this.#views;
+    const base = state.slot * SLOT_CELLS;
+    Atomics.add(cells, base + SLOT_GENERATION, 1);
+    for (;;) {
+      const inside = Atomics.load(cells, base + SLOT_INSIDE);
+      if (inside === 0) break;
+      Atomics.wait(cells, base + SLOT_INSIDE, inside, 1);
+    }
+    const written = state.writes;
+    state.writes = new Set();
+    state.granted = new Map();
+    if (written.size > 0) state.absorb(written);
+  }
+
+  /** {@link revoke} for every image. */
+  revokeAll(): void {
+    for (const uid of [...this.#slots.keys()]) this.revoke(uid);
+  }
+
+  /** Revokes and forgets image `uid` (its session ends). */
+  release(uid: number): void {
+    const state = this.#slots.get(uid);
+    if (state === undefined) return;
+    this.revoke(uid);
+    Atomics.store(this.#views.cells, state.slot * SLOT_CELLS + SLOT_UID, 0);
+    this.#slots.delete(uid);
+  }
+
+  /** Blocks of `uid` that lanes may write right now (a flush treats them as written). */
+  writeGrants(uid: number): ReadonlySet<number> {
+    return this.#slots.get(uid)?.writes ?? new Set();
+  }
+
+  /** What lanes counted for image `uid` since the last call. */
+  takeCounts(uid: number): LaneCounts | undefined {
+    const state = this.#slots.get(uid);
+    if (state === undefined) return undefined;
+    const counters = this.#views.counters;
+    const base = state.slot * COUNTERS;
+    const take = (index: number) => Number(Atomics.exchange(counters, base + index, 0n));
+    return { readOps: take(0), readBytes: take(1), writeOps: take(2), writeBytes: take(3) };
+  }
+
+  #freeSlot(): number {
+    const used = new Set([...this.#slots.values()].map((state) => state.slot));
+    for (let slot = 0; slot < PERMIT_SLOTS; slot++) if (!used.has(slot)) return slot;
+    return -1;
+  }
+
+  #uidOfSlot(slot: number): number | undefined {
+    for (const [uid, state] of this.#slots) if (state.slot === slot) return uid;
+    return undefined;
+  }
+}
+
+/**
+ * A lane's side: serves a read or write of image `uid` when every block it
+ * touches has a live permit. Synchronous; declines (-1 / false) rather than
+ * wait, and declines after a failed pwrite (the JS thread writes it again and
+ * reports the error).
+ */
+export class LanePermitReader {
+  readonly #views: PermitViews;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.#views = viewsOf(buffer);
+  }
+
+  /** Reads into `target`; the byte count, or -1 to decline. */
+  read(uid: number, offset: number, target: Uint8Array<ArrayBuffer>): number {
+    const slot = this.#slotOf(uid);
+    if (slot < 0) return -1;
+    const { cells, counters } = this.#views;
+    const inside = slot * SLOT_CELLS + SLOT_INSIDE;
+    Atomics.add(cells, inside, 1);
+    try {
+      const fds = this.#permitted(slot, offset, target.length, PermitKind.read);
+      if (fds === null) return -1;
+      const blockSize = Atomics.load(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE);
+      let done = 0;
+      for (const fd of fds) {
+        const position = offset + done;
+        const length = Math.min(target.length - done, blockSize - position % blockSize);
+        const part = target.subarray(done, done + length);
+        if (pread(fd, part, position % blockSize) !== length) return -1;
+        done += length;
+      }
+      Atomics.add(counters, slot * COUNTERS, 1n);
+      Atomics.add(counters, slot * COUNTERS + 1, BigInt(target.length));
+      return target.length;
+    } catch {
+      return -1;
+    } finally {
+      this.#leave(inside);
+    }
+  }
+
+  /** Writes `data`; false to decline. */
+  write(uid: number, offset: number, data: Uint8Array<ArrayBuffer>): boolean {
+    const slot = this.#slotOf(uid);
+    if (slot < 0) return false;
+    const { cells, counters } = this.#views;
+    const inside = slot * SLOT_CELLS + SLOT_INSIDE;
+    Atomics.add(cells, inside, 1);
+    try {
+      const fds = this.#permitted(slot, offset, data.length, PermitKind.write);
+      if (fds === null) return false;
+      const blockSize = Atomics.load(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE);
+      let done = 0;
+      for (const fd of fds) {
+        const position = offset + done;
+        const length = Math.min(data.length - done, blockSize - position % blockSize);
+        writeInPieces(fd, data.subarray(done, done + length), position % blockSize);
+        done += length;
+      }
+      Atomics.add(counters, slot * COUNTERS + 2, 1n);
+      Atomics.add(counters, slot * COUNTERS + 3, BigInt(data.length));
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.#leave(inside);
+    }
+  }
+
+  #leave(inside: number): void {
+    if (Atomics.sub(this.#views.cells, inside, 1) === 1) Atomics.notify(this.#views.cells, inside);
+  }
+
+  #slotOf(uid: number): number {
+    const cells = this.#views.cells;
+    for (let slot = 0; slot < PERMIT_SLOTS; slot++) {
+      if (Atomics.load(cells, slot * SLOT_CELLS + SLOT_UID) === uid + 1) return slot;
+    }
+    return -1;
+  }
+
+  /**
+   * The fd of each block `[offset, offset + length)` touches, if every one
+   * has a live permit of `kind` and the range lies within the visible size.
+   * Called while counted in, so the generation read here stays valid.
+   */
+  #permitted(slot: number, offset: number, length: number, kind: number): number[] | null {
+    const cells = this.#views.cells;
+    const slotBase = slot * SLOT_CELLS;
+    const generation = Atomics.load(cells, slotBase + SLOT_GENERATION);
+    const blockSize = Atomics.load(cells, slotBase + SLOT_BLOCK_SIZE);
+    if (length === 0 || blockSize <= 0) return null;
+    const fds: number[] = [];
+    for (let block = Math.floor(offset / blockSize); block * blockSize < offset + length; block++) {
+      const base = entryBase(slot, block);
+      const before = Atomics.load(cells, base + ENTRY_SEQUENCE);
+      if ((before & 1) !== 0) return null;
+      const ok = Atomics.load(cells, base + ENTRY_SLOT) === slot + 1 &&
+        Atomics.load(cells, base + ENTRY_BLOCK) === block &&
+        Atomics.load(cells, base + ENTRY_GENERATION) === generation &&
+        (Atomics.load(cells, base + ENTRY_KIND) & kind) === kind;
+      const fd = Atomics.load(cells, base + ENTRY_FD);
+      if (!ok || Atomics.load(cells, base + ENTRY_SEQUENCE) !== before) return null;
+      fds.push(fd);
+    }
+    // Read after a live entry: the size was stored before any entry of this generation.
+    if (offset + length > sizeOf(cells, slotBase)) return null;
+    return fds;
+  }
+}
