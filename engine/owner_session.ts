@@ -95,16 +95,21 @@ export class OwnerSession {
       clock: options.clock,
       idleMs: options.activityIdleMs,
     });
-    options.lanePermits?.register(
-      options.uid,
-      this.image().blockSize,
-      (blocks) => this.#absorbLaneWrites(blocks),
-    );
+    const image = options.meta.state().images.get(options.imageName);
+    if (image?.uid === options.uid) {
+      options.lanePermits?.register(
+        options.uid,
+        image.blockSize,
+        (blocks) => this.#absorbLaneWrites(blocks),
+      );
+    }
   }
 
   /** Blocks lanes may have written count as written: dirty for the next flush, busy for the log. */
   #absorbLaneWrites(blocks: ReadonlySet<number>): void {
-    const files = this.#options.server.blocksOf(this.image());
+    const image = this.#options.meta.state().images.get(this.#options.imageName);
+    if (image?.uid !== this.#options.uid) return; // removed: nothing left to flush
+    const files = this.#options.server.blocksOf(image);
     for (const block of blocks) {
       this.activity.writeStarted(block);
       this.activity.writeEnded(block);
