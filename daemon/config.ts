@@ -213,7 +213,7 @@ export const SETTINGS = [
   setting(
     "fuseThreads",
     count(16),
-    () => 1,
+    () => 2,
     "worker threads that also serve the mount's reads and writes (0: the JS thread alone)",
   ),
   setting("fileMode", octalMode, () => 0o660, "permission bits of image files"),
