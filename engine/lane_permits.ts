@@ -22,10 +22,11 @@
  * ({@link LanePermits.writeGrants}): a block a lane may write is always
  * treated as written.
  *
- * Permits live in a direct-mapped table on a SharedArrayBuffer; each entry is
- * written under a sequence number (odd while it changes) so a lane never acts
- * on a torn one. A grant that would evict a live entry of another block
- * revokes that entry's image first.
+ * Permits live in a two-way set-associative table on a SharedArrayBuffer; each
+ * entry is written under a sequence number (odd while it changes) so a lane
+ * never acts on a torn one. A grant whose two entries both hold live permits
+ * of other blocks is not made: that block stays with the JS thread (evicting
+ * would mean revoking the other block's image).
  *
  * @module
  */
@@ -85,9 +86,12 @@ function sizeOf(cells: Int32Array<SharedArrayBuffer>, slotBase: number): number 
     (Atomics.load(cells, slotBase + SLOT_SIZE_LOW) >>> 0);
 }
 
-function entryBase(slot: number, block: number): number {
+/** The cell index of the two entries where block `block` of slot `slot` may be. */
+function entryBases(slot: number, block: number): readonly [number, number] {
   const hash = (Math.imul(block, 0x9e3779b1) ^ Math.imul(slot + 1, 0x85ebca6b)) >>> 0;
-  return PERMIT_SLOTS * SLOT_CELLS + (hash & (PERMIT_ENTRIES - 1)) * ENTRY_CELLS;
+  const first = hash & (PERMIT_ENTRIES - 1) & ~1;
+  const base = PERMIT_SLOTS * SLOT_CELLS;
+  return [base + first * ENTRY_CELLS, base + (first + 1) * ENTRY_CELLS];
 }
 
 /** I/O counted by lanes since the last {@link LanePermits.takeCounts}. */
@@ -145,15 +149,8 @@ export class LanePermits {
     if (state === undefined || ((state.granted.get(block) ?? 0) & kind) === kind) return;
     const { cells } = this.#views;
     const slotBase = state.slot * SLOT_CELLS;
-    const base = entryBase(state.slot, block);
-    const occupant = Atomics.load(cells, base + ENTRY_SLOT) - 1;
-    const occupantBlock = Atomics.load(cells, base + ENTRY_BLOCK);
-    if (occupant >= 0 && (occupant !== state.slot || occupantBlock !== block)) {
-      const owner = this.#uidOfSlot(occupant);
-      if (owner !== undefined && this.#slots.get(owner)!.granted.has(occupantBlock)) {
-        this.revoke(owner);
-      }
-    }
+    const base = this.#entryFor(state.slot, block);
+    if (base === undefined) return;
     if (sizeOf(cells, slotBase) !== size) {
       // The size only changes with the metadata, which revoked every permit of the image.
       assert(state.granted.size === 0, "image size changed under live lane permits");
@@ -161,10 +158,7 @@ export class LanePermits {
       Atomics.store(cells, slotBase + SLOT_SIZE_LOW, size % TWO_32);
     }
     const generation = Atomics.load(cells, slotBase + SLOT_GENERATION);
-    const merged = occupant === state.slot && occupantBlock === block &&
-        Atomics.load(cells, base + ENTRY_GENERATION) === generation
-      ? Atomics.load(cells, base + ENTRY_KIND) | kind
-      : kind;
+    const merged = (state.granted.get(block) ?? 0) | kind;
     const sequence = Atomics.add(cells, base + ENTRY_SEQUENCE, 1) + 1;
     assert((sequence & 1) === 1, "permit entry written twice at once");
     Atomics.store(cells, base + ENTRY_SLOT, state.slot + 1);
@@ -227,6 +221,25 @@ export class LanePermits {
     return { readOps: take(0), readBytes: take(1), writeOps: take(2), writeBytes: take(3) };
   }
 
+  /**
+   * Where to write block `block` of `slot`: the entry that has it, else one
+   * whose permit is not live (free, revoked, or of a released image), else
+   * undefined.
+   */
+  #entryFor(slot: number, block: number): number | undefined {
+    const cells = this.#views.cells;
+    let reusable: number | undefined;
+    for (const base of entryBases(slot, block)) {
+      const occupant = Atomics.load(cells, base + ENTRY_SLOT) - 1;
+      const occupantBlock = Atomics.load(cells, base + ENTRY_BLOCK);
+      if (occupant === slot && occupantBlock === block) return base;
+      const owner = occupant < 0 ? undefined : this.#uidOfSlot(occupant);
+      const live = owner !== undefined && this.#slots.get(owner)!.granted.has(occupantBlock);
+      if (!live) reusable ??= base;
+    }
+    return reusable;
+  }
+
   #freeSlot(): number {
     const used = new Set([...this.#slots.values()].map((state) => state.slot));
     for (let slot = 0; slot < PERMIT_SLOTS; slot++) if (!used.has(slot)) return slot;
@@ -247,6 +260,8 @@ export class LanePermits {
  */
 export class LanePermitReader {
   readonly #views: PermitViews;
+  /** The slot found last, checked again before each use. */
+  #lastSlot = 0;
 
   constructor(buffer: SharedArrayBuffer) {
     this.#views = viewsOf(buffer);
@@ -260,7 +275,7 @@ export class LanePermitReader {
     const inside = slot * SLOT_CELLS + SLOT_INSIDE;
     Atomics.add(cells, inside, 1);
     try {
-      const fds = this.#permitted(slot, offset, target.length, PermitKind.read);
+      const fds = this.#permitted(uid, slot, offset, target.length, PermitKind.read);
       if (fds === null) return -1;
       const blockSize = Atomics.load(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE);
       let done = 0;
@@ -289,7 +304,7 @@ export class LanePermitReader {
     const inside = slot * SLOT_CELLS + SLOT_INSIDE;
     Atomics.add(cells, inside, 1);
     try {
-      const fds = this.#permitted(slot, offset, data.length, PermitKind.write);
+      const fds = this.#permitted(uid, slot, offset, data.length, PermitKind.write);
       if (fds === null) return false;
       const blockSize = Atomics.load(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE);
       let done = 0;
@@ -309,14 +324,36 @@ export class LanePermitReader {
     }
   }
 
+  /** The fd of a live permit of `kind` for `block` of `slot`, or -1. */
+  #permit(slot: number, block: number, generation: number, kind: number): number {
+    const cells = this.#views.cells;
+    for (const base of entryBases(slot, block)) {
+      const before = Atomics.load(cells, base + ENTRY_SEQUENCE);
+      if ((before & 1) !== 0) continue;
+      const ok = Atomics.load(cells, base + ENTRY_SLOT) === slot + 1 &&
+        Atomics.load(cells, base + ENTRY_BLOCK) === block &&
+        Atomics.load(cells, base + ENTRY_GENERATION) === generation &&
+        (Atomics.load(cells, base + ENTRY_KIND) & kind) === kind;
+      const fd = Atomics.load(cells, base + ENTRY_FD);
+      if (ok && Atomics.load(cells, base + ENTRY_SEQUENCE) === before) return fd;
+    }
+    return -1;
+  }
+
   #leave(inside: number): void {
     if (Atomics.sub(this.#views.cells, inside, 1) === 1) Atomics.notify(this.#views.cells, inside);
   }
 
   #slotOf(uid: number): number {
     const cells = this.#views.cells;
+    if (Atomics.load(cells, this.#lastSlot * SLOT_CELLS + SLOT_UID) === uid + 1) {
+      return this.#lastSlot;
+    }
     for (let slot = 0; slot < PERMIT_SLOTS; slot++) {
-      if (Atomics.load(cells, slot * SLOT_CELLS + SLOT_UID) === uid + 1) return slot;
+      if (Atomics.load(cells, slot * SLOT_CELLS + SLOT_UID) === uid + 1) {
+        this.#lastSlot = slot;
+        return slot;
+      }
     }
     return -1;
   }
@@ -326,7 +363,13 @@ export class LanePermitReader {
    * has a live permit of `kind` and the range lies within the visible size.
    * Called while counted in, so the generation read here stays valid.
    */
-  #permitted(slot: number, offset: number, length: number, kind: number): number[] | null {
+  #permitted(
+    uid: number,
+    slot: number,
+    offset: number,
+    length: number,
+    kind: number,
+  ): number[] | null {
     const cells = this.#views.cells;
     const slotBase = slot * SLOT_CELLS;
     const generation = Atomics.load(cells, slotBase + SLOT_GENERATION);
@@ -334,19 +377,15 @@ export class LanePermitReader {
     if (length === 0 || blockSize <= 0) return null;
     const fds: number[] = [];
     for (let block = Math.floor(offset / blockSize); block * blockSize < offset + length; block++) {
-      const base = entryBase(slot, block);
-      const before = Atomics.load(cells, base + ENTRY_SEQUENCE);
-      if ((before & 1) !== 0) return null;
-      const ok = Atomics.load(cells, base + ENTRY_SLOT) === slot + 1 &&
-        Atomics.load(cells, base + ENTRY_BLOCK) === block &&
-        Atomics.load(cells, base + ENTRY_GENERATION) === generation &&
-        (Atomics.load(cells, base + ENTRY_KIND) & kind) === kind;
-      const fd = Atomics.load(cells, base + ENTRY_FD);
-      if (!ok || Atomics.load(cells, base + ENTRY_SEQUENCE) !== before) return null;
+      const fd = this.#permit(slot, block, generation, kind);
+      if (fd < 0) return null;
       fds.push(fd);
     }
     // Read after a live entry: the size was stored before any entry of this generation.
     if (offset + length > sizeOf(cells, slotBase)) return null;
+    // The slot may have been released and given to another image since it was looked up: if it
+    // still names this image now, after the entries were read, they were this image's.
+    if (Atomics.load(cells, slotBase + SLOT_UID) !== uid + 1) return null;
     return fds;
   }
 }

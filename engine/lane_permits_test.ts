@@ -3,7 +3,7 @@
  * within the visible size and nothing else; a revoke ends every permit of the
  * image, hands the written blocks to the owner and returns only once no lane
  * is inside a permitted write (checked against a real worker thread); a grant
- * that evicts another image's live entry revokes that image first.
+ * never evicts a live permit, and reuses revoked ones.
  *
  * @module
  */
@@ -108,7 +108,7 @@ Deno.test("slots: a second registration replaces the first; when all are taken, 
   assert.ok(permits.register(100, BLOCK, () => {}));
 });
 
-Deno.test("a grant that evicts another image's live entry revokes that image first", async () => {
+Deno.test("a grant finds no room while other blocks' permits are live, and reuses revoked ones", async () => {
   await withFiles(1, (fds) => {
     const absorbed: number[] = [];
     const permits = new LanePermits();
@@ -116,15 +116,20 @@ Deno.test("a grant that evicts another image's live entry revokes that image fir
     permits.register(2, BLOCK, () => {});
     const lane = new LanePermitReader(permits.buffer);
     const size = PERMIT_ENTRIES * 4 * BLOCK;
-    permits.grant(1, size, 0, fds[0]!, PermitKind.write);
-    // Grant image 2's blocks until one lands on image 1's entry (the table is direct-mapped).
-    let block = 0;
-    while (absorbed.length === 0 && block < PERMIT_ENTRIES * 4) {
-      permits.grant(2, size, block++, fds[0]!, PermitKind.read);
+    for (let block = 0; block < PERMIT_ENTRIES * 4; block++) {
+      permits.grant(1, size, block, fds[0]!, PermitKind.read);
     }
-    assert.deepEqual(absorbed, [0], "image 1 was revoked and its written block absorbed");
-    assert.equal(lane.write(1, 0, new Uint8Array(8)), false);
-    assert.equal(lane.read(2, (block - 1) * BLOCK, new Uint8Array(8)), 8);
+    permits.grant(2, size, 0, fds[0]!, PermitKind.read);
+    assert.equal(lane.read(2, 0, new Uint8Array(8)), -1, "no room: image 2 stays on the JS thread");
+    assert.deepEqual(absorbed, [], "image 1 was not revoked to make room");
+    let live = 0;
+    for (let block = 0; block < PERMIT_ENTRIES * 4; block++) {
+      if (lane.read(1, block * BLOCK, new Uint8Array(8)) === 8) live++;
+    }
+    assert.equal(live, PERMIT_ENTRIES, "every entry holds a live permit of image 1");
+    permits.revoke(1);
+    permits.grant(2, size, 0, fds[0]!, PermitKind.read);
+    assert.equal(lane.read(2, 0, new Uint8Array(8)), 8, "revoked entries are reused");
   });
 });
 
@@ -166,5 +171,22 @@ Deno.test("a revoke returns only once no lane is inside a permitted write", asyn
     } finally {
       worker.terminate();
     }
+  });
+});
+
+Deno.test("a slot released and given to another image never serves the image it had", async () => {
+  await withFiles(2, (fds) => {
+    const permits = new LanePermits();
+    permits.register(1, BLOCK, () => {});
+    permits.grant(1, BLOCK, 0, fds[0]!, PermitKind.write);
+    const lane = new LanePermitReader(permits.buffer);
+    assert.ok(lane.write(1, 0, new Uint8Array(8).fill(1)), "image 1 served");
+    permits.release(1);
+    permits.register(2, BLOCK, () => {});
+    permits.grant(2, BLOCK, 0, fds[1]!, PermitKind.write);
+    assert.equal(lane.write(1, 0, new Uint8Array(8).fill(9)), false, "image 1 is gone");
+    assert.ok(lane.write(2, 0, new Uint8Array(8).fill(2)), "image 2 served");
+    assert.deepEqual(contentOf(fds[1]!, 0, 8), new Uint8Array(8).fill(2));
+    assert.deepEqual(contentOf(fds[0]!, 0, 8), new Uint8Array(8).fill(1));
   });
 });

@@ -5,7 +5,9 @@
  * is refused by the kernel and ignored by libfuse), then receives and
  * processes requests in a synchronous loop until the connection ends or the
  * main thread says stop. READ and WRITE go to the fast path first; the rest
- * is forwarded. Knows nothing of ukai.
+ * is forwarded without waiting for the main thread: the structs libfuse
+ * passes on its stack are copied into the request's buffer first, past the
+ * bytes the kernel may fill. Knows nothing of ukai.
  *
  * @module
  */
@@ -15,18 +17,22 @@
 import { buildFuseArgs } from "./fuse_args.ts";
 import {
   BufLayout,
+  FileInfoLayout,
   LowlevelOpsLayout,
   OperationSlot,
   RECEIVE_BUFFER_BYTES,
+  StatLayout,
 } from "./fuse_layout.ts";
 import {
   LANE_BUFFERS,
-  type LaneCall,
   LaneControl,
   type LaneFastPath,
   type LaneFastPathModule,
   type LaneMessage,
   type LaneStart,
+  RING_CALLS,
+  RING_OPERATIONS,
+  RING_RECORD,
 } from "./fuse_lanes.ts";
 import { negotiateConnection } from "./fuse_negotiation.ts";
 import { fileHandleOf, safeNumber } from "./fuse_structs.ts";
@@ -45,10 +51,35 @@ const INIT_FLAGS = {
 } as const;
 /** `struct fuse_in_header` (40 bytes) + `struct fuse_init_in` (64 bytes). */
 const INIT_REQUEST_BYTES = 104;
+const OPERATION_NUMBERS = new Map(RING_OPERATIONS.map((op, index) => [op, index]));
+
 /** How often an idle lane looks at its stop cell. */
 const IDLE_POLL_MS = 100;
 /** How long a lane keeps trying to receive before it sleeps in poll. */
 const IDLE_SPIN_MS = 0.02;
+/** Room after each receive buffer for the copies of a forwarded call's structs. */
+const SCRATCH_BYTES = 512;
+
+/**
+ * The arguments of each operation that point to structs on libfuse's stack
+ * (valid only during the callback), by index, with their sizes. Names and
+ * payloads point into the receive buffer, which the main thread holds anyway.
+ */
+const STACK_STRUCTS: Partial<Record<CallbackName, readonly (readonly [number, number])[]>> = {
+  getattr: [[2, FileInfoLayout.byteLength]],
+  setattr: [[2, StatLayout.byteLength], [4, FileInfoLayout.byteLength]],
+  open: [[2, FileInfoLayout.byteLength]],
+  read: [[4, FileInfoLayout.byteLength]],
+  write: [[5, FileInfoLayout.byteLength]],
+  flush: [[2, FileInfoLayout.byteLength]],
+  release: [[2, FileInfoLayout.byteLength]],
+  fsync: [[3, FileInfoLayout.byteLength]],
+  opendir: [[2, FileInfoLayout.byteLength]],
+  readdir: [[4, FileInfoLayout.byteLength]],
+  releasedir: [[2, FileInfoLayout.byteLength]],
+  create: [[4, FileInfoLayout.byteLength]],
+  fallocate: [[5, FileInfoLayout.byteLength]],
+};
 
 function post(message: LaneMessage): void {
   self.postMessage(message);
@@ -79,6 +110,7 @@ interface ReceiveSlot {
 class Lane {
   readonly #start: LaneStart;
   readonly #control: Int32Array<SharedArrayBuffer>;
+  readonly #ring: BigInt64Array<SharedArrayBuffer>;
   readonly #fastPath: LaneFastPath | undefined;
   readonly #slots: ReceiveSlot[] = [];
   readonly #readBuffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
@@ -90,13 +122,16 @@ class Lane {
   #session: Deno.PointerObject | null = null;
   #fd = -1;
   #current = -1;
+  /** Whether the last request was answered here (not forwarded). */
+  #answeredLast = false;
 
   constructor(start: LaneStart, fastPath: LaneFastPath | undefined) {
     this.#start = start;
     this.#control = new Int32Array(start.control);
+    this.#ring = new BigInt64Array(start.ring);
     this.#fastPath = fastPath;
     for (let index = 0; index < LANE_BUFFERS; index++) {
-      const bytes = new Uint8Array(RECEIVE_BUFFER_BYTES);
+      const bytes = new Uint8Array(RECEIVE_BUFFER_BYTES + SCRATCH_BYTES);
       this.#slots.push({
         bytes,
         address: BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes))),
@@ -154,11 +189,12 @@ class Lane {
       this.#fuseBufView.setInt32(BufLayout.flags, 0, true);
       const result = lib.fuse_session_receive_buf(session, this.#fuseBuf);
       if (result === -Errno.EAGAIN) {
-        // Right after a request, keep trying a moment: a queue-depth-1 client sends the next one
-        // within microseconds, and sleeping in poll would add a wake-up to each of them.
+        // Right after answering a request itself, a lane keeps trying a moment: a queue-depth-1
+        // client sends the next one within microseconds, and sleeping in poll would add a wake-up
+        // to each. After a forward the answer comes from the JS thread, which needs the core.
         const now = performance.now();
-        if (spinUntil < 0) spinUntil = now + IDLE_SPIN_MS;
-        else if (now >= spinUntil) {
+        if (spinUntil < 0 && this.#answeredLast) spinUntil = now + IDLE_SPIN_MS;
+        else if (spinUntil < 0 || now >= spinUntil) {
           pollFdNow(this.#fd, PollEvents.IN, IDLE_POLL_MS);
           spinUntil = -1;
         }
@@ -217,7 +253,7 @@ class Lane {
       } else if (name === "write") {
         this.#install(name, (...args: never[]) => this.#write(args));
       } else {
-        this.#install(name, (...args: never[]) => this.#forward(name, args, -1));
+        this.#install(name, (...args: never[]) => this.#forward(name, args));
       }
     }
   }
@@ -240,13 +276,14 @@ class Lane {
         );
         if (count >= 0) {
           libfuse().fuse_reply_buf(request, target, BigInt(count));
+          this.#answeredLast = true;
           return;
         }
       } catch {
         // Declined by throwing: the main thread serves it (and reports what is wrong).
       }
     }
-    this.#forward("read", args, -1);
+    this.#forward("read", args);
   }
 
   #write(args: unknown[]): void {
@@ -267,6 +304,7 @@ class Lane {
           const data = slot.bytes.subarray(start, start + length);
           if (this.#fastPath.write(fileHandleOf(fileInfo), safeNumber(offset, "offset"), data)) {
             libfuse().fuse_reply_write(request, size);
+            this.#answeredLast = true;
             return;
           }
         }
@@ -274,24 +312,44 @@ class Lane {
         // Declined by throwing: the main thread serves it (and reports what is wrong).
       }
     }
-    this.#forward("write", args, this.#current);
+    this.#forward("write", args);
   }
 
-  /** Hands a call to the main thread and waits until it has been dispatched there. */
-  #forward(op: CallbackName, args: unknown[], buffer: number): void {
-    const parameters = CallbackSignature[op].parameters as readonly string[];
-    const values = args.map((value, index) =>
-      parameters[index] === "pointer"
-        ? (value === null ? null : Deno.UnsafePointer.value(value as Deno.PointerObject))
-        : value as number | bigint
-    );
-    if (buffer >= 0) Atomics.store(this.#control, LaneControl.held + buffer, 1);
-    Atomics.store(this.#control, LaneControl.ack, 0);
-    const call: LaneCall = { type: "call", op, args: values, buffer };
-    post(call);
-    while (Atomics.load(this.#control, LaneControl.ack) === 0) {
-      Atomics.wait(this.#control, LaneControl.ack, 0, IDLE_POLL_MS);
+  /**
+   * Hands a call to the main thread, lending it the current receive buffer
+   * until the reply, with copies of the call's stack structs in its scratch room.
+   */
+  #forward(op: CallbackName, args: unknown[]): void {
+    const control = this.#control;
+    const head = Atomics.load(control, LaneControl.head);
+    for (;;) {
+      const tail = Atomics.load(control, LaneControl.tail);
+      if (((head - tail) | 0) < RING_CALLS) break;
+      Atomics.wait(control, LaneControl.tail, tail, IDLE_POLL_MS);
     }
+    const ring = this.#ring;
+    const base = (head & (RING_CALLS - 1)) * RING_RECORD;
+    const slot = this.#slots[this.#current]!;
+    ring[base] = BigInt(OPERATION_NUMBERS.get(op)!);
+    ring[base + 1] = BigInt(this.#current);
+    const parameters = CallbackSignature[op].parameters as readonly string[];
+    for (const [index, value] of args.entries()) {
+      ring[base + 2 + index] = parameters[index] === "pointer"
+        ? (value === null ? 0n : BigInt(Deno.UnsafePointer.value(value as Deno.PointerObject)))
+        : BigInt(value as number | bigint);
+    }
+    let scratch = RECEIVE_BUFFER_BYTES;
+    for (const [index, bytes] of STACK_STRUCTS[op] ?? []) {
+      const pointer = args[index] as Deno.PointerObject | null;
+      if (pointer === null) continue;
+      new Deno.UnsafePointerView(pointer).copyInto(slot.bytes.subarray(scratch, scratch + bytes));
+      ring[base + 2 + index] = slot.address + BigInt(scratch);
+      scratch += bytes;
+    }
+    this.#answeredLast = false;
+    Atomics.store(control, LaneControl.held + this.#current, 1);
+    Atomics.store(control, LaneControl.head, (head + 1) | 0);
+    Atomics.notify(control, LaneControl.head);
   }
 }
 

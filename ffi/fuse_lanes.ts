@@ -9,9 +9,11 @@
  * it imports, see {@link LaneFastPath}); whatever the fast path declines, and
  * every other operation, is forwarded to the main thread, which runs the same
  * operation callback it would have run for its own fd, with the lane's
- * pointers, while the lane waits. Replies go out on the lane's fd (libfuse
- * replies through the request's session), from whichever thread answers. A
- * forwarded WRITE keeps its lane buffer until its reply.
+ * pointers. The structs libfuse passes on its stack are first copied past the
+ * end of the request's receive buffer, which stays lent to the main thread
+ * until the reply, so the lane goes on receiving meanwhile. Replies go out on
+ * the lane's fd (libfuse replies through the request's session), from
+ * whichever thread answers.
  *
  * This file holds what both sides share and the main thread's side; the
  * worker is fuse_lane_worker.ts. Knows nothing of ukai.
@@ -57,18 +59,27 @@ export interface LaneOptions {
 
 /** Cells of a lane's control array (an Int32Array on a SharedArrayBuffer). */
 export const LaneControl = {
-  /** Set by the main thread once a forwarded call has been dispatched. */
-  ack: 0,
   /** Set by the main thread: leave the loop. */
-  stop: 1,
+  stop: 0,
   /** Bumped by the main thread whenever it gives a lane buffer back. */
-  freed: 2,
+  freed: 1,
+  /** Calls the lane has put in its ring (wrapping 32-bit count). */
+  head: 2,
+  /** Calls the main thread has taken from the ring. */
+  tail: 3,
   /** From here on, one cell per receive buffer: 1 while the main thread holds it. */
-  held: 3,
+  held: 4,
 } as const;
 
-/** Receive buffers per lane: at most this many of its WRITEs wait for the main thread. */
-export const LANE_BUFFERS = 8;
+/** Forwarded calls a lane's ring holds; a lane waits when it is full. */
+export const RING_CALLS = 256;
+/** BigInt64 cells per call in the ring: operation, buffer, then the arguments. */
+export const RING_RECORD = 8;
+/** Operations by their number in the ring. */
+export const RING_OPERATIONS = Object.keys(CallbackSignature) as CallbackName[];
+
+/** Receive buffers per lane: at most this many of its forwarded requests await their replies. */
+export const LANE_BUFFERS = 16;
 
 /** The main thread's first message to a lane. */
 export interface LaneStart {
@@ -76,6 +87,8 @@ export interface LaneStart {
   readonly lane: number;
   readonly sessionFd: number;
   readonly control: SharedArrayBuffer;
+  /** The ring of forwarded calls (RING_CALLS records of RING_RECORD BigInt64 cells). */
+  readonly ring: SharedArrayBuffer;
   readonly connection: ConnectionInfo;
   readonly limits: BackgroundLimits;
   readonly args: MountArguments;
@@ -84,43 +97,45 @@ export interface LaneStart {
   readonly fastPath?: { module: string; config: unknown } | undefined;
 }
 
-/** A call forwarded to the main thread; pointers travel as their addresses. */
-export interface LaneCall {
-  readonly type: "call";
-  readonly op: CallbackName;
-  readonly args: readonly (number | bigint | null)[];
-  /** The lane buffer a WRITE's payload lies in (-1 for other operations). */
-  readonly buffer: number;
-}
-
-/** What a lane tells the main thread. */
+/** What a lane tells the main thread (forwarded calls go through the ring). */
 export type LaneMessage =
   | { readonly type: "ready" }
   | { readonly type: "failed"; readonly error: string }
-  | LaneCall
   | { readonly type: "ended" }
   | { readonly type: "destroyed" };
 
 /** The main thread's side of a forwarded call. */
 export interface LaneHost {
-  /** Runs the callback of `op` with `args` (pointers restored); `release` frees a WRITE's lane buffer. */
-  dispatch(op: CallbackName, args: unknown[], release: (() => void) | undefined): void;
+  /** Runs the callback of `op` with `args` (pointers restored); `release` gives the buffer back. */
+  dispatch(op: CallbackName, args: unknown[], release: () => void): void;
 }
 
-/** Pointers back from their addresses, per the callback's C signature. */
-export function restoreArgs(call: LaneCall): unknown[] {
-  const parameters = CallbackSignature[call.op].parameters as readonly string[];
-  assert(parameters.length === call.args.length, `${call.op}: wrong argument count`);
-  return call.args.map((value, index) =>
-    parameters[index] === "pointer"
-      ? (value === null ? null : Deno.UnsafePointer.create(BigInt(value)))
-      : value
-  );
+/**
+ * The call in the ring record at `base`: its operation, its lane buffer
+ * (-1: none) and its arguments as the callback takes them (pointers from
+ * their addresses, 0 for NULL; 32-bit integers as numbers).
+ */
+export function readRingCall(
+  ring: BigInt64Array<SharedArrayBuffer>,
+  base: number,
+): { op: CallbackName; buffer: number; args: unknown[] } {
+  const op = RING_OPERATIONS[Number(ring[base])];
+  assert(op !== undefined, "a lane put an unknown operation in its ring");
+  const parameters = CallbackSignature[op].parameters as readonly string[];
+  const args = parameters.map((type, index) => {
+    const value = ring[base + 2 + index]!;
+    if (type === "pointer") return value === 0n ? null : Deno.UnsafePointer.create(value);
+    return type === "i32" || type === "u32" ? Number(value) : value;
+  });
+  return { op, buffer: Number(ring[base + 1]), args };
 }
 
 interface Lane {
   readonly worker: Worker;
   readonly control: Int32Array<SharedArrayBuffer>;
+  readonly ring: BigInt64Array<SharedArrayBuffer>;
+  /** Set when the lane said it left its loop: the pump stops once the ring is empty. */
+  done: boolean;
   readonly ended: PromiseWithResolvers<void>;
   readonly destroyed: PromiseWithResolvers<void>;
 }
@@ -141,7 +156,7 @@ export class FuseLanes {
    * when one fails.
    */
   static async start(
-    start: Omit<LaneStart, "type" | "lane" | "control" | "fastPath">,
+    start: Omit<LaneStart, "type" | "lane" | "control" | "ring" | "fastPath">,
     options: LaneOptions,
     host: LaneHost,
     logger: Logger,
@@ -155,6 +170,7 @@ export class FuseLanes {
     const failure = outcomes.find((outcome) => outcome.status === "rejected");
     if (failure !== undefined) {
       await lanes.stop();
+      await lanes.destroy();
       throw (failure as PromiseRejectedResult).reason;
     }
     return lanes;
@@ -172,7 +188,7 @@ export class FuseLanes {
 
   #spawn(
     index: number,
-    start: Omit<LaneStart, "type" | "lane" | "control">,
+    start: Omit<LaneStart, "type" | "lane" | "control" | "ring">,
     host: LaneHost,
   ): Promise<void> {
     const control = new Int32Array(
@@ -181,9 +197,14 @@ export class FuseLanes {
     const worker = new Worker(new URL("./fuse_lane_worker.ts", import.meta.url), {
       type: "module",
     });
+    const ring = new BigInt64Array(
+      new SharedArrayBuffer(RING_CALLS * RING_RECORD * BigInt64Array.BYTES_PER_ELEMENT),
+    );
     const lane: Lane = {
       worker,
       control,
+      ring,
+      done: false,
       ended: Promise.withResolvers(),
       destroyed: Promise.withResolvers(),
     };
@@ -196,12 +217,13 @@ export class FuseLanes {
           return ready.resolve();
         case "failed":
           ready.reject(new Error(`FUSE lane ${index} failed to start: ${message.error}`));
-          lane.ended.resolve();
+          lane.done = true;
+          Atomics.notify(lane.control, LaneControl.head);
           return lane.destroyed.resolve();
-        case "call":
-          return this.#dispatch(lane, message, host);
         case "ended":
-          return lane.ended.resolve();
+          lane.done = true;
+          Atomics.notify(lane.control, LaneControl.head);
+          return;
         case "destroyed":
           return lane.destroyed.resolve();
       }
@@ -210,23 +232,48 @@ export class FuseLanes {
     worker.onerror = (event) => {
       this.#logger.error("FUSE lane crashed", { lane: index, error: event.message });
     };
-    worker.postMessage({ ...start, type: "start", lane: index, control: control.buffer });
+    worker.postMessage({
+      ...start,
+      type: "start",
+      lane: index,
+      control: control.buffer,
+      ring: ring.buffer,
+    });
+    void this.#pump(lane, host);
     return ready.promise;
   }
 
-  #dispatch(lane: Lane, call: LaneCall, host: LaneHost): void {
+  /**
+   * Runs the calls a lane puts in its ring, as many as are there at each
+   * wake-up, until the lane has left its loop and the ring is empty.
+   */
+  async #pump(lane: Lane, host: LaneHost): Promise<void> {
+    const { control, ring } = lane;
+    for (;;) {
+      const head = Atomics.load(control, LaneControl.head);
+      let tail = Atomics.load(control, LaneControl.tail);
+      while (tail !== head) {
+        const call = readRingCall(ring, (tail & (RING_CALLS - 1)) * RING_RECORD);
+        tail = (tail + 1) | 0;
+        Atomics.store(control, LaneControl.tail, tail);
+        Atomics.notify(control, LaneControl.tail);
+        this.#dispatch(lane, call.op, call.args, call.buffer, host);
+      }
+      if (lane.done && Atomics.load(control, LaneControl.head) === tail) break;
+      const waiting = Atomics.waitAsync(control, LaneControl.head, head);
+      if (waiting.async) await waiting.value;
+    }
+    lane.ended.resolve();
+  }
+
+  #dispatch(lane: Lane, op: CallbackName, args: unknown[], buffer: number, host: LaneHost): void {
     this.#forwarded++;
-    const release = call.buffer < 0 ? undefined : () => {
-      Atomics.store(lane.control, LaneControl.held + call.buffer, 0);
+    host.dispatch(op, args, () => {
+      if (buffer < 0) return;
+      Atomics.store(lane.control, LaneControl.held + buffer, 0);
       Atomics.add(lane.control, LaneControl.freed, 1);
       Atomics.notify(lane.control, LaneControl.freed);
-    };
-    try {
-      host.dispatch(call.op, restoreArgs(call), release);
-    } finally {
-      Atomics.store(lane.control, LaneControl.ack, 1);
-      Atomics.notify(lane.control, LaneControl.ack);
-    }
+    });
   }
 
   /** Resolves once every lane has left its loop (the connection ended, or {@link stop}). */

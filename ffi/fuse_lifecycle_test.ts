@@ -84,45 +84,49 @@ Deno.test("a mount left by a killed process is cleared and the place mounts agai
   });
 });
 
-Deno.test("a clean unmount waits for the requests in flight", async () => {
-  const fs = new MemoryFs({
-    files: { small: new TextEncoder().encode("hello\n") },
-    replyDelayMs: () => 300,
-  });
-  await withMount(fs, async ({ mountPoint, session }) => {
-    let readDone = 0;
-    const reading = Deno.readTextFile(`${mountPoint}/small`).then((text) => {
-      readDone = performance.now();
-      return text;
-    });
-    await waitFor(() => fs.inFlight > 0, "the read to arrive");
-    await session.unmount();
-    const unmountDone = performance.now();
-    expectEqual(await reading, "hello\n", "read answered during unmount");
-    assert(readDone > 0 && readDone <= unmountDone, "unmount finished before the read");
-    expectEqual(await findMount(mountPoint), undefined, "mount after unmount");
-    expectEqual(session.inFlight, 0, "requests in flight after unmount");
-  });
-});
+for (const lanes of [0, 2]) {
+  const suffix = lanes === 0 ? "" : ` (${lanes} lanes)`;
 
-Deno.test("a mount still busy after the timeout is aborted", async () => {
-  await withMount(smallFs(), async ({ mountPoint, session, logLines }) => {
-    const holder = new Deno.Command("sh", {
-      args: ["-c", `exec 3<"${mountPoint}/small"; echo open; exec sleep 30`],
-      stdout: "piped",
-    }).spawn();
-    const reader = holder.stdout.getReader();
-    await reader.read();
-    await reader.cancel();
-    try {
-      const started = performance.now();
-      await session.unmount({ busyTimeoutMs: 300 });
-      assert(performance.now() - started >= 300, "unmount gave up waiting too early");
-      expectEqual(await findMount(mountPoint), undefined, "mount after abort");
-      assert(logLines.some((line) => line.includes("aborting")), "abort logged");
-    } finally {
-      holder.kill("SIGKILL");
-      await holder.status;
-    }
+  Deno.test(`a clean unmount waits for the requests in flight${suffix}`, async () => {
+    const fs = new MemoryFs({
+      files: { small: new TextEncoder().encode("hello\n") },
+      replyDelayMs: () => 300,
+    });
+    await withMount(fs, async ({ mountPoint, session }) => {
+      let readDone = 0;
+      const reading = Deno.readTextFile(`${mountPoint}/small`).then((text) => {
+        readDone = performance.now();
+        return text;
+      });
+      await waitFor(() => fs.inFlight > 0, "the read to arrive");
+      await session.unmount();
+      const unmountDone = performance.now();
+      expectEqual(await reading, "hello\n", "read answered during unmount");
+      assert(readDone > 0 && readDone <= unmountDone, "unmount finished before the read");
+      expectEqual(await findMount(mountPoint), undefined, "mount after unmount");
+      expectEqual(session.inFlight, 0, "requests in flight after unmount");
+    }, { lanes: { count: lanes } });
   });
-});
+
+  Deno.test(`a mount still busy after the timeout is aborted${suffix}`, async () => {
+    await withMount(smallFs(), async ({ mountPoint, session, logLines }) => {
+      const holder = new Deno.Command("sh", {
+        args: ["-c", `exec 3<"${mountPoint}/small"; echo open; exec sleep 30`],
+        stdout: "piped",
+      }).spawn();
+      const reader = holder.stdout.getReader();
+      await reader.read();
+      await reader.cancel();
+      try {
+        const started = performance.now();
+        await session.unmount({ busyTimeoutMs: 300 });
+        assert(performance.now() - started >= 300, "unmount gave up waiting too early");
+        expectEqual(await findMount(mountPoint), undefined, "mount after abort");
+        assert(logLines.some((line) => line.includes("aborting")), "abort logged");
+      } finally {
+        holder.kill("SIGKILL");
+        await holder.status;
+      }
+    }, { lanes: { count: lanes } });
+  });
+}

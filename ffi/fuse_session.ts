@@ -9,6 +9,9 @@
  * like, so any number of requests can be in flight while network round trips
  * complete.
  *
+ * With lanes (fuse_lanes.ts), worker threads receive on clones of the fd
+ * once INIT is answered, and the JS thread runs only what they forward.
+ *
  * Requests are received into a pool of buffers; a WRITE keeps its buffer until
  * its reply (its payload is handed over without a copy) and the loop stops
  * receiving while the pool is empty. `unmount()` stops cleanly: umount2 off the
@@ -137,8 +140,9 @@ export class FuseSession {
   #stopping: Promise<void> | undefined;
   #mountArguments: MountArguments | undefined;
   #lanes: FuseLanes | undefined;
-  /** While a lane's call is dispatched: how to free its WRITE buffer. */
+  /** While a lane's call is dispatched: how to give its buffer back (taken by the request). */
   #laneRelease: (() => void) | undefined;
+  #dispatchingLaneCall = false;
   readonly #initialized = Promise.withResolvers<void>();
   readonly #closed = Promise.withResolvers<void>();
 
@@ -378,14 +382,16 @@ export class FuseSession {
     }
   }
 
-  #dispatchLaneCall(op: CallbackName, args: unknown[], release: (() => void) | undefined): void {
+  #dispatchLaneCall(op: CallbackName, args: unknown[], release: () => void): void {
     const callback = this.#table.functions.get(op);
     assert(callback !== undefined, `a lane forwarded ${op}, which has no handler`);
     this.#laneRelease = release;
+    this.#dispatchingLaneCall = true;
     try {
       (callback as (...values: unknown[]) => void)(...args);
     } finally {
-      // A WRITE that failed before taking its payload gives the buffer back now.
+      this.#dispatchingLaneCall = false;
+      // A call that made no request (forget) gives the buffer back now.
       const unused = this.#laneRelease;
       this.#laneRelease = undefined;
       unused?.();
@@ -453,8 +459,12 @@ export class FuseSession {
 
   #dispatchHost(): DispatchHost {
     return {
-      started: () => {
+      started: (request: FuseRequest) => {
         this.#inFlight++;
+        if (this.#laneRelease !== undefined) {
+          request.heldBuffer = this.#laneRelease;
+          this.#laneRelease = undefined;
+        }
       },
       replied: (request: FuseRequest) => {
         this.#inFlight--;
@@ -467,10 +477,7 @@ export class FuseSession {
         if (this.#inFlight === 0) this.#allReplied?.();
       },
       keepPayload: (request: WriteRequest, payload: Deno.PointerObject, size: number) => {
-        const release = this.#laneRelease;
-        if (release !== undefined) {
-          this.#laneRelease = undefined;
-          request.heldBuffer = release;
+        if (this.#dispatchingLaneCall) {
           return new Uint8Array(new Deno.UnsafePointerView(payload).getArrayBuffer(size));
         }
         const buffer = this.#receiving;

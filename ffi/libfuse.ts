@@ -2,12 +2,14 @@
  * libfuse3's low-level API through `Deno.dlopen`: the session and reply
  * functions, and the C signature of every operation callback ffi/ installs.
  *
- * Every function here is synchronous and runs on the JS thread: they are
+ * Every function here is synchronous and runs on the thread that calls it
+ * (the JS thread, or a lane's worker, which loads its own copy): they are
  * non-blocking on a session fd in O_NONBLOCK mode (receive), or return as soon
  * as a reply is written. Operation callbacks run inside
- * `fuse_session_process_buf` (and `init`/`destroy` inside session calls), so
- * they are ordinary, non-thread-safe `Deno.UnsafeCallback`s. Knows nothing of
- * ukai.
+ * `fuse_session_process_buf` (and `init`/`destroy` inside session calls) on
+ * the thread that called it, so they are ordinary, non-thread-safe
+ * `Deno.UnsafeCallback`s of that thread. libfuse's replies may come from any
+ * thread. Knows nothing of ukai.
  *
  * @module
  */
