@@ -82,6 +82,11 @@ export class ActivityLog {
     assert(count !== undefined && count > 0, "writeEnded without writeStarted");
     if (count === 1) this.#inflight.delete(block);
     else this.#inflight.set(block, count - 1);
+    this.noteWritten(block);
+  }
+
+  /** A write to `block` landed without passing here (a FUSE lane's): dirty, and busy as of now. */
+  noteWritten(block: number): void {
     this.#dirty.add(block);
     this.#lastWriteMs.set(block, this.#options.clock.monotonicMs());
   }

@@ -146,7 +146,7 @@ export class LanePermits {
    */
   grant(uid: number, size: number, block: number, fd: number, kind: number): void {
     const state = this.#slots.get(uid);
-    if (state === undefined || ((state.granted.get(block) ?? 0) & kind) === kind) return;
+    if (state === undefined || this.granted(uid, block, kind)) return;
     const { cells } = this.#views;
     const slotBase = state.slot * SLOT_CELLS;
     const base = this.#entryFor(state.slot, block);
@@ -169,6 +169,11 @@ export class LanePermits {
     Atomics.add(cells, base + ENTRY_SEQUENCE, 1);
     state.granted.set(block, merged);
     if ((merged & PermitKind.write) === PermitKind.write) state.writes.add(block);
+  }
+
+  /** Whether `block` of image `uid` holds a live permit of `kind`. */
+  granted(uid: number, block: number, kind: number): boolean {
+    return ((this.#slots.get(uid)?.granted.get(block) ?? 0) & kind) === kind;
   }
 
   /**

@@ -111,8 +111,7 @@ export class OwnerSession {
     if (image?.uid !== this.#options.uid) return; // removed: nothing left to flush
     const files = this.#options.server.blocksOf(image);
     for (const block of blocks) {
-      this.activity.writeStarted(block);
-      this.activity.writeEnded(block);
+      this.activity.noteWritten(block);
       files.noteWritten(block);
     }
   }
@@ -141,6 +140,7 @@ export class OwnerSession {
     const image = this.image();
     const files = this.#options.server.blocksOf(image);
     for (const segment of splitIntoSegments(offset, length, image.blockSize)) {
+      if (permits.granted(image.uid, segment.block, PermitKind[kind])) continue;
       let fd: number | null;
       try {
         fd = files.descriptor(segment.block, kind === "write");

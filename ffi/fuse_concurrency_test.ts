@@ -12,22 +12,10 @@
 import { assert } from "../base/assert.ts";
 import { Rng } from "../base/rng.ts";
 import { MemoryFs } from "./testdata/memory_fs.ts";
-import { run, withMount } from "./testdata/mount_fixture.ts";
+import { fio, run, withMount } from "./testdata/mount_fixture.ts";
 import { expectBytes, expectEqual } from "./testdata/expect.ts";
 
 const MiB = 1 << 20;
-
-function fio(filename: string, ...job: string[]): Promise<string> {
-  return run(
-    "fio",
-    "--output-format=terse",
-    `--filename=${filename}`,
-    "--direct=1",
-    "--ioengine=libaio",
-    "--fallocate=none",
-    ...job,
-  );
-}
 
 Deno.test("replies after random delays complete out of order with many requests in flight", async () => {
   const rng = new Rng(42);

@@ -64,6 +64,25 @@ export interface OperationTable {
   readonly functions: ReadonlyMap<CallbackName, (...args: never[]) => void>;
 }
 
+/**
+ * Creates the `Deno.UnsafeCallback` for `operation` and writes its address
+ * into its slot of `table` (a `struct fuse_lowlevel_ops`); returns it, to be
+ * closed after `fuse_session_destroy`.
+ */
+export function installCallback<Name extends CallbackName>(
+  table: Uint8Array<ArrayBuffer>,
+  operation: Name,
+  callback: CallbackFunction<Name>,
+): Deno.UnsafeCallback {
+  const unsafe = new Deno.UnsafeCallback(CallbackSignature[operation], callback);
+  new DataView(table.buffer).setBigUint64(
+    OperationSlot[operation] * LowlevelOpsLayout.slotBytes,
+    BigInt(Deno.UnsafePointer.value(unsafe.pointer)),
+    true,
+  );
+  return unsafe as unknown as Deno.UnsafeCallback;
+}
+
 function nonNull(pointer: Deno.PointerValue, what: string): Deno.PointerObject {
   assert(pointer !== null, `NULL ${what} from libfuse`);
   return pointer;
@@ -91,22 +110,14 @@ export function createOperationTable(
   host: DispatchHost,
 ): OperationTable {
   const table = new Uint8Array(LowlevelOpsLayout.byteLength);
-  const slots = new DataView(table.buffer);
   const callbacks: Deno.UnsafeCallback[] = [];
   const functions = new Map<CallbackName, (...args: never[]) => void>();
 
   const install = <Name extends CallbackName>(
     operation: Name,
-    slot: number,
     callback: CallbackFunction<Name>,
   ) => {
-    const unsafe = new Deno.UnsafeCallback(CallbackSignature[operation], callback);
-    slots.setBigUint64(
-      slot * LowlevelOpsLayout.slotBytes,
-      Deno.UnsafePointer.value(unsafe.pointer),
-      true,
-    );
-    callbacks.push(unsafe as unknown as Deno.UnsafeCallback);
+    callbacks.push(installCallback(table, operation, callback));
     functions.set(operation, callback as unknown as (...args: never[]) => void);
   };
 
@@ -127,7 +138,7 @@ export function createOperationTable(
     }
   };
 
-  install("init", OperationSlot.init, (_userdata, connection) => {
+  install("init", (_userdata, connection) => {
     try {
       assert(connection !== null, "NULL fuse_conn_info");
       host.init(connection);
@@ -135,7 +146,7 @@ export function createOperationTable(
       host.failed("init", undefined, error);
     }
   });
-  install("destroy", OperationSlot.destroy, () => {
+  install("destroy", () => {
     try {
       host.destroy();
     } catch (error) {
@@ -170,7 +181,7 @@ export function createOperationTable(
   } = operations;
 
   if (lookup) {
-    install("lookup", OperationSlot.lookup, (req, parent, child) => {
+    install("lookup", (req, parent, child) => {
       const pending = new EntryRequest(request(req), "lookup", host);
       guard(pending, () => lookup.call(operations, pending, inodeOf(parent), name(child)));
     });
@@ -183,11 +194,11 @@ export function createOperationTable(
         host.failed("forget", undefined, error);
       }
     };
-    install("forget", OperationSlot.forget, (req, inode, lookups) => {
+    install("forget", (req, inode, lookups) => {
       forgetOne(inode, lookups);
       libfuse().fuse_reply_none(req);
     });
-    install("forgetMulti", OperationSlot.forgetMulti, (req, count, list) => {
+    install("forgetMulti", (req, count, list) => {
       if (list !== null) {
         const view = new Deno.UnsafePointerView(list);
         for (let index = 0; index < Number(count); index++) {
@@ -202,7 +213,7 @@ export function createOperationTable(
     });
   }
   if (getattr) {
-    install("getattr", OperationSlot.getattr, (req, inode, fi) => {
+    install("getattr", (req, inode, fi) => {
       const pending = new AttributesRequest(request(req), "getattr", host);
       guard(pending, () =>
         getattr.call(
@@ -214,7 +225,7 @@ export function createOperationTable(
     });
   }
   if (setattr) {
-    install("setattr", OperationSlot.setattr, (req, inode, stat, toSet, fi) => {
+    install("setattr", (req, inode, stat, toSet, fi) => {
       const pending = new AttributesRequest(request(req), "setattr", host);
       guard(pending, () =>
         setattr.call(
@@ -227,7 +238,7 @@ export function createOperationTable(
     });
   }
   if (open) {
-    install("open", OperationSlot.open, (req, inode, fi) => {
+    install("open", (req, inode, fi) => {
       const pending = new OpenRequest(request(req), "open", host);
       guard(
         pending,
@@ -236,7 +247,7 @@ export function createOperationTable(
     });
   }
   if (read) {
-    install("read", OperationSlot.read, (req, inode, size, offset, fi) => {
+    install("read", (req, inode, size, offset, fi) => {
       // size_t, bounded by max_read: Number() is exact and cannot throw before the guard.
       const pending = new ReadRequest(request(req), host, Number(size));
       guard(pending, () =>
@@ -250,7 +261,7 @@ export function createOperationTable(
     });
   }
   if (write) {
-    install("write", OperationSlot.write, (req, inode, payload, size, offset, fi) => {
+    install("write", (req, inode, payload, size, offset, fi) => {
       const pending = new WriteRequest(request(req), host);
       guard(pending, () =>
         write.call(
@@ -264,7 +275,7 @@ export function createOperationTable(
     });
   }
   if (flush) {
-    install("flush", OperationSlot.flush, (req, inode, fi) => {
+    install("flush", (req, inode, fi) => {
       const pending = new StatusRequest(request(req), "flush", host);
       guard(
         pending,
@@ -273,7 +284,7 @@ export function createOperationTable(
     });
   }
   if (fsync) {
-    install("fsync", OperationSlot.fsync, (req, inode, dataOnly, fi) => {
+    install("fsync", (req, inode, dataOnly, fi) => {
       const pending = new StatusRequest(request(req), "fsync", host);
       guard(pending, () =>
         fsync.call(
@@ -286,7 +297,7 @@ export function createOperationTable(
     });
   }
   if (release) {
-    install("release", OperationSlot.release, (req, inode, fi) => {
+    install("release", (req, inode, fi) => {
       const pending = new StatusRequest(request(req), "release", host);
       guard(pending, () =>
         release.call(
@@ -299,7 +310,7 @@ export function createOperationTable(
     });
   }
   if (opendir) {
-    install("opendir", OperationSlot.opendir, (req, inode, fi) => {
+    install("opendir", (req, inode, fi) => {
       const pending = new OpenRequest(request(req), "opendir", host);
       guard(
         pending,
@@ -308,7 +319,7 @@ export function createOperationTable(
     });
   }
   if (readdir) {
-    install("readdir", OperationSlot.readdir, (req, inode, size, offset, fi) => {
+    install("readdir", (req, inode, size, offset, fi) => {
       const pending = new ReaddirRequest(request(req), host, Number(size));
       guard(pending, () =>
         readdir.call(
@@ -321,7 +332,7 @@ export function createOperationTable(
     });
   }
   if (releasedir) {
-    install("releasedir", OperationSlot.releasedir, (req, inode, fi) => {
+    install("releasedir", (req, inode, fi) => {
       const pending = new StatusRequest(request(req), "releasedir", host);
       guard(
         pending,
@@ -330,13 +341,13 @@ export function createOperationTable(
     });
   }
   if (statfs) {
-    install("statfs", OperationSlot.statfs, (req, inode) => {
+    install("statfs", (req, inode) => {
       const pending = new StatfsRequest(request(req), "statfs", host);
       guard(pending, () => statfs.call(operations, pending, inodeOf(inode)));
     });
   }
   if (fallocate) {
-    install("fallocate", OperationSlot.fallocate, (req, inode, mode, offset, length, fi) => {
+    install("fallocate", (req, inode, mode, offset, length, fi) => {
       const pending = new StatusRequest(request(req), "fallocate", host);
       guard(pending, () =>
         fallocate.call(
@@ -351,7 +362,7 @@ export function createOperationTable(
     });
   }
   if (create) {
-    install("create", OperationSlot.create, (req, parent, child, mode, fi) => {
+    install("create", (req, parent, child, mode, fi) => {
       const pending = new CreateRequest(request(req), "create", host);
       guard(pending, () =>
         create.call(
@@ -365,7 +376,7 @@ export function createOperationTable(
     });
   }
   if (mknod) {
-    install("mknod", OperationSlot.mknod, (req, parent, child, mode, device) => {
+    install("mknod", (req, parent, child, mode, device) => {
       const pending = new EntryRequest(request(req), "mknod", host);
       guard(pending, () =>
         mknod.call(
@@ -379,25 +390,25 @@ export function createOperationTable(
     });
   }
   if (mkdir) {
-    install("mkdir", OperationSlot.mkdir, (req, parent, child, mode) => {
+    install("mkdir", (req, parent, child, mode) => {
       const pending = new EntryRequest(request(req), "mkdir", host);
       guard(pending, () => mkdir.call(operations, pending, inodeOf(parent), name(child), mode));
     });
   }
   if (unlink) {
-    install("unlink", OperationSlot.unlink, (req, parent, child) => {
+    install("unlink", (req, parent, child) => {
       const pending = new StatusRequest(request(req), "unlink", host);
       guard(pending, () => unlink.call(operations, pending, inodeOf(parent), name(child)));
     });
   }
   if (rmdir) {
-    install("rmdir", OperationSlot.rmdir, (req, parent, child) => {
+    install("rmdir", (req, parent, child) => {
       const pending = new StatusRequest(request(req), "rmdir", host);
       guard(pending, () => rmdir.call(operations, pending, inodeOf(parent), name(child)));
     });
   }
   if (rename) {
-    install("rename", OperationSlot.rename, (req, parent, child, newParent, newChild, flags) => {
+    install("rename", (req, parent, child, newParent, newChild, flags) => {
       const pending = new StatusRequest(request(req), "rename", host);
       guard(pending, () =>
         rename.call(
@@ -412,7 +423,7 @@ export function createOperationTable(
     });
   }
   if (link) {
-    install("link", OperationSlot.link, (req, inode, newParent, newChild) => {
+    install("link", (req, inode, newParent, newChild) => {
       const pending = new EntryRequest(request(req), "link", host);
       guard(
         pending,
@@ -421,7 +432,7 @@ export function createOperationTable(
     });
   }
   if (symlink) {
-    install("symlink", OperationSlot.symlink, (req, target, parent, child) => {
+    install("symlink", (req, target, parent, child) => {
       const pending = new EntryRequest(request(req), "symlink", host);
       guard(
         pending,

@@ -15,11 +15,11 @@
 /// <reference lib="deno.worker" />
 
 import { buildFuseArgs } from "./fuse_args.ts";
+import { installCallback } from "./fuse_dispatch.ts";
 import {
   BufLayout,
   FileInfoLayout,
   LowlevelOpsLayout,
-  OperationSlot,
   RECEIVE_BUFFER_BYTES,
   StatLayout,
 } from "./fuse_layout.ts";
@@ -38,7 +38,8 @@ import { negotiateConnection } from "./fuse_negotiation.ts";
 import { fileHandleOf, safeNumber } from "./fuse_structs.ts";
 import { Errno } from "./errno.ts";
 import { cloneFuseFd, libcFunction, PollEvents, pollFdNow, setNonBlocking } from "./libc.ts";
-import { type CallbackName, CallbackSignature, libfuse } from "./libfuse.ts";
+import { type CallbackFunction, type CallbackName, CallbackSignature, libfuse } from "./libfuse.ts";
+import { type ReceiveBuffer, ReceivePool } from "./receive_pool.ts";
 
 /** A request id the kernel never hands out (ids count up from 1 in steps of 2). */
 const SYNTHETIC_UNIQUE = 0xffff_ffff_ffff_fff0n;
@@ -102,17 +103,12 @@ function syntheticInit(start: LaneStart): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-interface ReceiveSlot {
-  readonly bytes: Uint8Array<ArrayBuffer>;
-  readonly address: bigint;
-}
-
 class Lane {
   readonly #start: LaneStart;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #ring: BigInt64Array<SharedArrayBuffer>;
   readonly #fastPath: LaneFastPath | undefined;
-  readonly #slots: ReceiveSlot[] = [];
+  readonly #slots: ReceiveBuffer[] = [];
   readonly #readBuffer = new Uint8Array(RECEIVE_BUFFER_BYTES);
   readonly #fuseBuf = new Uint8Array(BufLayout.byteLength);
   readonly #fuseBufView = new DataView(this.#fuseBuf.buffer);
@@ -132,10 +128,8 @@ class Lane {
     this.#fastPath = fastPath;
     for (let index = 0; index < LANE_BUFFERS; index++) {
       const bytes = new Uint8Array(RECEIVE_BUFFER_BYTES + SCRATCH_BYTES);
-      this.#slots.push({
-        bytes,
-        address: BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes))),
-      });
+      const pointer = Deno.UnsafePointer.of(bytes)!;
+      this.#slots.push({ bytes, pointer, address: Number(Deno.UnsafePointer.value(pointer)) });
     }
   }
 
@@ -165,7 +159,6 @@ class Lane {
     this.#setBuf(BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(init))), init.length);
     lib.fuse_session_process_buf(session, this.#fuseBuf);
     if (lib.fuse_session_exited(session) !== 0) throw new Error("the lane's INIT was refused");
-    this.#fuseBufView.setBigUint64(BufLayout.size, BigInt(RECEIVE_BUFFER_BYTES), true);
   }
 
   #setBuf(address: bigint, size: number): void {
@@ -184,9 +177,7 @@ class Lane {
       const slot = this.#freeSlot();
       if (slot < 0) break;
       this.#current = slot;
-      this.#fuseBufView.setBigUint64(BufLayout.mem, this.#slots[slot]!.address, true);
-      this.#fuseBufView.setBigUint64(BufLayout.size, BigInt(RECEIVE_BUFFER_BYTES), true);
-      this.#fuseBufView.setInt32(BufLayout.flags, 0, true);
+      this.#setBuf(BigInt(this.#slots[slot]!.address), RECEIVE_BUFFER_BYTES);
       const result = lib.fuse_session_receive_buf(session, this.#fuseBuf);
       if (result === -Errno.EAGAIN) {
         // Right after answering a request itself, a lane keeps trying a moment: a queue-depth-1
@@ -226,19 +217,9 @@ class Lane {
   }
 
   #install<Name extends CallbackName>(name: Name, callback: (...args: never[]) => void): void {
-    const unsafe = new Deno.UnsafeCallback(
-      CallbackSignature[name],
-      callback as unknown as Deno.UnsafeCallbackFunction<
-        (typeof CallbackSignature)[Name]["parameters"],
-        (typeof CallbackSignature)[Name]["result"]
-      >,
+    this.#callbacks.push(
+      installCallback(this.#table, name, callback as unknown as CallbackFunction<Name>),
     );
-    new DataView(this.#table.buffer).setBigUint64(
-      OperationSlot[name] * LowlevelOpsLayout.slotBytes,
-      BigInt(Deno.UnsafePointer.value(unsafe.pointer)),
-      true,
-    );
-    this.#callbacks.push(unsafe as unknown as Deno.UnsafeCallback);
   }
 
   #installAll(): void {
@@ -297,16 +278,11 @@ class Lane {
     ];
     if (this.#fastPath !== undefined && fileInfo !== null && payload !== null) {
       try {
-        const slot = this.#slots[this.#current]!;
-        const start = Number(BigInt(Deno.UnsafePointer.value(payload)) - slot.address);
-        const length = Number(size);
-        if (start >= 0 && start + length <= slot.bytes.length) {
-          const data = slot.bytes.subarray(start, start + length);
-          if (this.#fastPath.write(fileHandleOf(fileInfo), safeNumber(offset, "offset"), data)) {
-            libfuse().fuse_reply_write(request, size);
-            this.#answeredLast = true;
-            return;
-          }
+        const data = ReceivePool.view(this.#slots[this.#current]!, payload, Number(size));
+        if (this.#fastPath.write(fileHandleOf(fileInfo), safeNumber(offset, "offset"), data)) {
+          libfuse().fuse_reply_write(request, size);
+          this.#answeredLast = true;
+          return;
         }
       } catch {
         // Declined by throwing: the main thread serves it (and reports what is wrong).
@@ -343,7 +319,7 @@ class Lane {
       const pointer = args[index] as Deno.PointerObject | null;
       if (pointer === null) continue;
       new Deno.UnsafePointerView(pointer).copyInto(slot.bytes.subarray(scratch, scratch + bytes));
-      ring[base + 2 + index] = slot.address + BigInt(scratch);
+      ring[base + 2 + index] = BigInt(slot.address + scratch);
       scratch += bytes;
     }
     this.#answeredLast = false;

@@ -12,23 +12,11 @@
 import { assert } from "../base/assert.ts";
 import { Rng } from "../base/rng.ts";
 import { MemoryFs } from "./testdata/memory_fs.ts";
-import { run, withMount } from "./testdata/mount_fixture.ts";
+import { fio, run, withMount } from "./testdata/mount_fixture.ts";
 import { expectBytes, expectEqual } from "./testdata/expect.ts";
 import type { FixtureConfig } from "./testdata/lane_fast_path_fixture.ts";
 
 const MiB = 1 << 20;
-
-function fio(filename: string, ...job: string[]): Promise<string> {
-  return run(
-    "fio",
-    "--output-format=terse",
-    `--filename=${filename}`,
-    "--direct=1",
-    "--ioengine=libaio",
-    "--fallocate=none",
-    ...job,
-  );
-}
 
 Deno.test("with two lanes, forwarded requests complete out of order and the data verifies", async () => {
   const rng = new Rng(5);

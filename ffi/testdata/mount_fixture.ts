@@ -61,3 +61,16 @@ export async function run(command: string, ...args: string[]): Promise<string> {
   }
   return decoder.decode(output.stdout);
 }
+
+/** Runs fio on `filename` with O_DIRECT and libaio (no preallocation); `job` adds options. */
+export function fio(filename: string, ...job: string[]): Promise<string> {
+  return run(
+    "fio",
+    "--output-format=terse",
+    `--filename=${filename}`,
+    "--direct=1",
+    "--ioengine=libaio",
+    "--fallocate=none",
+    ...job,
+  );
+}
