@@ -16,11 +16,14 @@
  * Revoking bumps the image's generation (every permit carries the generation
  * it was granted in) and waits until no lane is inside a permitted operation
  * of that image: a lane counts itself in before it reads the generation, so
- * after the wait no lane acts on an old permit. The blocks that had write
- * permits are then handed to `absorb`, which records them as written (dirty
- * for the next flush, busy for the activity log), and so does every flush
- * ({@link LanePermits.writeGrants}): a block a lane may write is always
- * treated as written.
+ * after the wait no lane acts on an old permit.
+ *
+ * A lane sets its entry's written flag after each write to the block and
+ * before it answers. A revoke (after the wait) and every flush
+ * ({@link LanePermits.takeWritten}) take the flags; the blocks that had one
+ * are recorded as written (dirty for that flush, busy for the activity log).
+ * A flag taken before a lane's write finished is set again by that lane, so
+ * the next flush sees the write.
  *
  * Permits live in a two-way set-associative table on a SharedArrayBuffer; each
  * entry is written under a sequence number (odd while it changes) so a lane
@@ -53,7 +56,7 @@ const SLOT_UID = 3;
 const SLOT_SIZE_HIGH = 4;
 const SLOT_SIZE_LOW = 5;
 const TWO_32 = 2 ** 32;
-// Per entry, Int32 cells: sequence, slot + 1, block, kind, fd, generation.
+// Per entry, Int32 cells: sequence, slot + 1, block, kind, fd, generation, written by a lane (1).
 const ENTRY_CELLS = 8;
 const ENTRY_SEQUENCE = 0;
 const ENTRY_SLOT = 1;
@@ -61,6 +64,7 @@ const ENTRY_BLOCK = 2;
 const ENTRY_KIND = 3;
 const ENTRY_FD = 4;
 const ENTRY_GENERATION = 5;
+const ENTRY_WRITTEN = 6;
 // Per slot, BigInt64 counters: read ops, read bytes, write ops, write bytes.
 const COUNTERS = 4;
 
@@ -106,8 +110,8 @@ interface SlotState {
   readonly slot: number;
   /** Records blocks lanes may have written (the image's owner session). */
   readonly absorb: (blocks: ReadonlySet<number>) => void;
-  /** Blocks with a live write permit (what a revoke or flush must treat as written). */
-  writes: Set<number>;
+  /** The entry of each block with a live write permit (where lanes flag their writes). */
+  writes: Map<number, number>;
   /** Live permits by block (kind), to skip granting again. */
   granted: Map<number, number>;
 }
@@ -132,7 +136,7 @@ export class LanePermits {
     this.release(uid); // a session that ended without saying so
     const slot = this.#freeSlot();
     if (slot < 0) return false;
-    this.#slots.set(uid, { slot, absorb, writes: new Set(), granted: new Map() });
+    this.#slots.set(uid, { slot, absorb, writes: new Map(), granted: new Map() });
     const { cells } = this.#views;
     Atomics.store(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE, blockSize);
     Atomics.store(cells, slot * SLOT_CELLS + SLOT_UID, uid + 1);
@@ -161,6 +165,10 @@ export class LanePermits {
     const merged = (state.granted.get(block) ?? 0) | kind;
     const sequence = Atomics.add(cells, base + ENTRY_SEQUENCE, 1) + 1;
     assert((sequence & 1) === 1, "permit entry written twice at once");
+    if (!state.granted.has(block)) {
+      // A new occupant: the previous one's flag was taken when its permit was revoked.
+      assert(Atomics.load(cells, base + ENTRY_WRITTEN) === 0, "a revoked permit kept a write");
+    }
     Atomics.store(cells, base + ENTRY_SLOT, state.slot + 1);
     Atomics.store(cells, base + ENTRY_BLOCK, block);
     Atomics.store(cells, base + ENTRY_KIND, merged);
@@ -168,7 +176,7 @@ export class LanePermits {
     Atomics.store(cells, base + ENTRY_GENERATION, generation);
     Atomics.add(cells, base + ENTRY_SEQUENCE, 1);
     state.granted.set(block, merged);
-    if ((merged & PermitKind.write) === PermitKind.write) state.writes.add(block);
+    if ((merged & PermitKind.write) === PermitKind.write) state.writes.set(block, base);
   }
 
   /** Whether `block` of image `uid` holds a live permit of `kind`. */
@@ -178,7 +186,7 @@ export class LanePermits {
 
   /**
    * Ends every permit of image `uid` and returns once no lane uses one; the
-   * blocks lanes may have written go to `absorb`.
+   * blocks lanes wrote since the last {@link takeWritten} go to `absorb`.
    */
   revoke(uid: number): void {
     const state = this.#slots.get(uid);
@@ -191,8 +199,8 @@ export class LanePermits {
       if (inside === 0) break;
       Atomics.wait(cells, base + SLOT_INSIDE, inside, 1);
     }
-    const written = state.writes;
-    state.writes = new Set();
+    const written = this.#takeWritten(state);
+    state.writes = new Map();
     state.granted = new Map();
     if (written.size > 0) state.absorb(written);
   }
@@ -211,9 +219,21 @@ export class LanePermits {
     this.#slots.delete(uid);
   }
 
-  /** Blocks of `uid` that lanes may write right now (a flush treats them as written). */
-  writeGrants(uid: number): ReadonlySet<number> {
-    return this.#slots.get(uid)?.writes ?? new Set();
+  /**
+   * Blocks of `uid` that lanes wrote since the last call (or revoke), with
+   * their flags cleared; a flush records them as written before it starts.
+   */
+  takeWritten(uid: number): ReadonlySet<number> {
+    const state = this.#slots.get(uid);
+    return state === undefined ? new Set() : this.#takeWritten(state);
+  }
+
+  #takeWritten(state: SlotState): Set<number> {
+    const written = new Set<number>();
+    for (const [block, base] of state.writes) {
+      if (Atomics.exchange(this.#views.cells, base + ENTRY_WRITTEN, 0) === 1) written.add(block);
+    }
+    return written;
   }
 
   /** What lanes counted for image `uid` since the last call. */
@@ -280,11 +300,11 @@ export class LanePermitReader {
     const inside = slot * SLOT_CELLS + SLOT_INSIDE;
     Atomics.add(cells, inside, 1);
     try {
-      const fds = this.#permitted(uid, slot, offset, target.length, PermitKind.read);
-      if (fds === null) return -1;
+      const permitted = this.#permitted(uid, slot, offset, target.length, PermitKind.read);
+      if (permitted === null) return -1;
       const blockSize = Atomics.load(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE);
       let done = 0;
-      for (const fd of fds) {
+      for (const fd of permitted.fds) {
         const position = offset + done;
         const length = Math.min(target.length - done, blockSize - position % blockSize);
         const part = target.subarray(done, done + length);
@@ -309,15 +329,20 @@ export class LanePermitReader {
     const inside = slot * SLOT_CELLS + SLOT_INSIDE;
     Atomics.add(cells, inside, 1);
     try {
-      const fds = this.#permitted(uid, slot, offset, data.length, PermitKind.write);
-      if (fds === null) return false;
+      const permitted = this.#permitted(uid, slot, offset, data.length, PermitKind.write);
+      if (permitted === null) return false;
       const blockSize = Atomics.load(cells, slot * SLOT_CELLS + SLOT_BLOCK_SIZE);
-      let done = 0;
-      for (const fd of fds) {
-        const position = offset + done;
-        const length = Math.min(data.length - done, blockSize - position % blockSize);
-        writeInPieces(fd, data.subarray(done, done + length), position % blockSize);
-        done += length;
+      try {
+        let done = 0;
+        for (const fd of permitted.fds) {
+          const position = offset + done;
+          const length = Math.min(data.length - done, blockSize - position % blockSize);
+          writeInPieces(fd, data.subarray(done, done + length), position % blockSize);
+          done += length;
+        }
+      } finally {
+        // Even after a failed piece: the block file may have changed.
+        for (const entry of permitted.entries) Atomics.store(cells, entry + ENTRY_WRITTEN, 1);
       }
       Atomics.add(counters, slot * COUNTERS + 2, 1n);
       Atomics.add(counters, slot * COUNTERS + 3, BigInt(data.length));
@@ -329,8 +354,13 @@ export class LanePermitReader {
     }
   }
 
-  /** The fd of a live permit of `kind` for `block` of `slot`, or -1. */
-  #permit(slot: number, block: number, generation: number, kind: number): number {
+  /** The entry of a live permit of `kind` for `block` of `slot` and its fd, or undefined. */
+  #permit(
+    slot: number,
+    block: number,
+    generation: number,
+    kind: number,
+  ): { entry: number; fd: number } | undefined {
     const cells = this.#views.cells;
     for (const base of entryBases(slot, block)) {
       const before = Atomics.load(cells, base + ENTRY_SEQUENCE);
@@ -340,9 +370,9 @@ export class LanePermitReader {
         Atomics.load(cells, base + ENTRY_GENERATION) === generation &&
         (Atomics.load(cells, base + ENTRY_KIND) & kind) === kind;
       const fd = Atomics.load(cells, base + ENTRY_FD);
-      if (ok && Atomics.load(cells, base + ENTRY_SEQUENCE) === before) return fd;
+      if (ok && Atomics.load(cells, base + ENTRY_SEQUENCE) === before) return { entry: base, fd };
     }
-    return -1;
+    return undefined;
   }
 
   #leave(inside: number): void {
@@ -364,9 +394,10 @@ export class LanePermitReader {
   }
 
   /**
-   * The fd of each block `[offset, offset + length)` touches, if every one
-   * has a live permit of `kind` and the range lies within the visible size.
-   * Called while counted in, so the generation read here stays valid.
+   * The fd and permit entry of each block `[offset, offset + length)`
+   * touches, if every one has a live permit of `kind` and the range lies
+   * within the visible size. Called while counted in, so the generation read
+   * here stays valid.
    */
   #permitted(
     uid: number,
@@ -374,23 +405,25 @@ export class LanePermitReader {
     offset: number,
     length: number,
     kind: number,
-  ): number[] | null {
+  ): { fds: number[]; entries: number[] } | null {
     const cells = this.#views.cells;
     const slotBase = slot * SLOT_CELLS;
     const generation = Atomics.load(cells, slotBase + SLOT_GENERATION);
     const blockSize = Atomics.load(cells, slotBase + SLOT_BLOCK_SIZE);
     if (length === 0 || blockSize <= 0) return null;
     const fds: number[] = [];
+    const entries: number[] = [];
     for (let block = Math.floor(offset / blockSize); block * blockSize < offset + length; block++) {
-      const fd = this.#permit(slot, block, generation, kind);
-      if (fd < 0) return null;
-      fds.push(fd);
+      const permit = this.#permit(slot, block, generation, kind);
+      if (permit === undefined) return null;
+      fds.push(permit.fd);
+      entries.push(permit.entry);
     }
     // Read after a live entry: the size was stored before any entry of this generation.
     if (offset + length > sizeOf(cells, slotBase)) return null;
     // The slot may have been released and given to another image since it was looked up: if it
     // still names this image now, after the entries were read, they were this image's.
     if (Atomics.load(cells, slotBase + SLOT_UID) !== uid + 1) return null;
-    return fds;
+    return { fds, entries };
   }
 }

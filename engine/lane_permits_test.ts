@@ -1,7 +1,7 @@
 /**
  * Lane permits: a granted block is served by a lane through its descriptor
  * within the visible size and nothing else; a revoke ends every permit of the
- * image, hands the written blocks to the owner and returns only once no lane
+ * image, hands the blocks lanes wrote to the owner and returns only once no lane
  * is inside a permitted write (checked against a real worker thread); a grant
  * never evicts a live permit, and reuses revoked ones.
  *
@@ -64,7 +64,8 @@ Deno.test("a lane writes and reads a granted block through its descriptor, withi
     assert.equal(lane.read(7, 2 * BLOCK - 10, new Uint8Array(20)), -1);
     assert.equal(lane.read(8, 0, new Uint8Array(20)), -1);
 
-    assert.deepEqual(permits.writeGrants(7), new Set([0]));
+    assert.deepEqual(permits.takeWritten(7), new Set([0]), "block 0 was written");
+    assert.equal(permits.takeWritten(7).size, 0, "and not written again since");
     assert.deepEqual(permits.takeCounts(7), {
       readOps: 1,
       readBytes: 100,
@@ -79,10 +80,15 @@ Deno.test("a lane writes and reads a granted block through its descriptor, withi
     });
 
     permits.revoke(7);
-    assert.deepEqual(absorbed, [[0]], "the written block goes to the owner");
+    assert.deepEqual(absorbed, [], "no lane wrote since the last take");
+    permits.grant(7, 2 * BLOCK, 0, fds[0]!, PermitKind.write);
+    permits.grant(7, 2 * BLOCK, 1, fds[1]!, PermitKind.write);
+    assert.ok(lane.write(7, BLOCK + 10, data));
+    permits.revoke(7);
+    assert.deepEqual(absorbed, [[1]], "only the written block goes to the owner");
     assert.equal(lane.write(7, 10, data), false, "revoked");
     assert.equal(lane.read(7, 10, target), -1, "revoked");
-    assert.equal(permits.writeGrants(7).size, 0);
+    assert.equal(permits.takeWritten(7).size, 0);
   });
 });
 

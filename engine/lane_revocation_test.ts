@@ -42,7 +42,7 @@ function grantWrite({ engine, lane, uid }: Setup): void {
   assert.ok(lane.write(uid, 200, pattern(3, 50)), "the lane writes");
 }
 
-Deno.test("a lane's write lands in the block file, is counted, and the next flush syncs it", async () => {
+Deno.test("a lane's write lands in the block file, is counted, and only the next flush syncs it", async () => {
   let syncs = 0;
   const setupDone = await setup(["n1"], {
     syncFile: (fd) => {
@@ -58,6 +58,9 @@ Deno.test("a lane's write lands in the block file, is counted, and the next flus
     assert.ok(setupDone.lane.write(setupDone.uid, 300, pattern(4, 60)));
     await engine.flush("img");
     assert.ok(syncs >= 1, "the flush synced the block the lane wrote");
+    syncs = 0;
+    await engine.flush("img");
+    assert.equal(syncs, 0, "a write permit alone does not make its block dirty");
     const read = new Uint8Array(400);
     await readInto(engine, "img", 0, read);
     assert.deepEqual(read.subarray(200, 250), pattern(3, 50));

@@ -105,7 +105,7 @@ export class OwnerSession {
     }
   }
 
-  /** Blocks lanes may have written count as written: dirty for the next flush, busy for the log. */
+  /** Blocks lanes wrote count as written: dirty for the next flush, busy for the activity log. */
   #absorbLaneWrites(blocks: ReadonlySet<number>): void {
     const image = this.#options.meta.state().images.get(this.#options.imageName);
     if (image?.uid !== this.#options.uid) return; // removed: nothing left to flush
@@ -443,7 +443,7 @@ export class OwnerSession {
    */
   async flush(): Promise<void> {
     if (this.#state === "ended") this.#checkActive();
-    const laneWrites = this.#options.lanePermits?.writeGrants(this.#options.uid);
+    const laneWrites = this.#options.lanePermits?.takeWritten(this.#options.uid);
     if (laneWrites !== undefined && laneWrites.size > 0) this.#absorbLaneWrites(laneWrites);
     const covered = this.activity.beginFlush();
     let succeeded = false;
