@@ -14,6 +14,7 @@
 
 /// <reference lib="deno.worker" />
 
+import { assert } from "../base/assert.ts";
 import { buildFuseArgs } from "./fuse_args.ts";
 import { installCallback } from "./fuse_dispatch.ts";
 import {
@@ -24,6 +25,7 @@ import {
   StatLayout,
 } from "./fuse_layout.ts";
 import {
+  LANE_BUFFER_BYTES,
   LANE_BUFFERS,
   LaneControl,
   type LaneFastPath,
@@ -58,8 +60,6 @@ const OPERATION_NUMBERS = new Map(RING_OPERATIONS.map((op, index) => [op, index]
 const IDLE_POLL_MS = 100;
 /** How long a lane keeps trying to receive before it sleeps in poll. */
 const IDLE_SPIN_MS = 0.02;
-/** Room after each receive buffer for the copies of a forwarded call's structs. */
-const SCRATCH_BYTES = 512;
 
 /**
  * The arguments of each operation that point to structs on libfuse's stack
@@ -126,10 +126,14 @@ class Lane {
     this.#control = new Int32Array(start.control);
     this.#ring = new BigInt64Array(start.ring);
     this.#fastPath = fastPath;
-    for (let index = 0; index < LANE_BUFFERS; index++) {
-      const bytes = new Uint8Array(RECEIVE_BUFFER_BYTES + SCRATCH_BYTES);
-      const pointer = Deno.UnsafePointer.of(bytes)!;
-      this.#slots.push({ bytes, pointer, address: Number(Deno.UnsafePointer.value(pointer)) });
+    assert(start.buffers.length === LANE_BUFFERS, "a lane needs all its buffers");
+    for (const address of start.buffers) {
+      // The main thread's memory, mapped once: it stays alive until this lane is destroyed.
+      const pointer = Deno.UnsafePointer.create(address)!;
+      const bytes = new Uint8Array(
+        Deno.UnsafePointerView.getArrayBuffer(pointer, LANE_BUFFER_BYTES),
+      );
+      this.#slots.push({ bytes, pointer, address: Number(address) });
     }
   }
 

@@ -26,7 +26,9 @@ import type { Logger } from "../base/log.ts";
 import type { MountArguments } from "./fuse_args.ts";
 import type { BackgroundLimits } from "./fuse_negotiation.ts";
 import type { ConnectionInfo } from "./fuse_types.ts";
+import { RECEIVE_BUFFER_BYTES } from "./fuse_layout.ts";
 import { type CallbackName, CallbackSignature } from "./libfuse.ts";
+import { allocateReceiveBuffer, type ReceiveBuffer } from "./receive_pool.ts";
 
 /**
  * What a lane asks of the application before forwarding a READ or WRITE.
@@ -80,6 +82,10 @@ export const RING_OPERATIONS = Object.keys(CallbackSignature) as CallbackName[];
 
 /** Receive buffers per lane: at most this many of its forwarded requests await their replies. */
 export const LANE_BUFFERS = 16;
+/** Room after each lane receive buffer for the copies of a forwarded call's stack structs. */
+export const LANE_SCRATCH_BYTES = 512;
+/** Bytes of each lane buffer: a receive buffer and its scratch room. */
+export const LANE_BUFFER_BYTES = RECEIVE_BUFFER_BYTES + LANE_SCRATCH_BYTES;
 
 /** The main thread's first message to a lane. */
 export interface LaneStart {
@@ -89,6 +95,12 @@ export interface LaneStart {
   readonly control: SharedArrayBuffer;
   /** The ring of forwarded calls (RING_CALLS records of RING_RECORD BigInt64 cells). */
   readonly ring: SharedArrayBuffer;
+  /**
+   * The native addresses of the lane's LANE_BUFFERS buffers of
+   * LANE_BUFFER_BYTES each. The main thread allocates them, so it reads a
+   * forwarded WRITE's payload through views it already has.
+   */
+  readonly buffers: readonly bigint[];
   readonly connection: ConnectionInfo;
   readonly limits: BackgroundLimits;
   readonly args: MountArguments;
@@ -106,8 +118,16 @@ export type LaneMessage =
 
 /** The main thread's side of a forwarded call. */
 export interface LaneHost {
-  /** Runs the callback of `op` with `args` (pointers restored); `release` gives the buffer back. */
-  dispatch(op: CallbackName, args: unknown[], release: () => void): void;
+  /**
+   * Runs the callback of `op` with `args` (pointers restored), which point
+   * into `buffer` (none for a call without one); `release` gives the buffer back.
+   */
+  dispatch(
+    op: CallbackName,
+    args: unknown[],
+    buffer: ReceiveBuffer | undefined,
+    release: () => void,
+  ): void;
 }
 
 /**
@@ -134,6 +154,8 @@ interface Lane {
   readonly worker: Worker;
   readonly control: Int32Array<SharedArrayBuffer>;
   readonly ring: BigInt64Array<SharedArrayBuffer>;
+  /** The lane's receive buffers (kept alive here: the worker uses their memory). */
+  readonly buffers: readonly ReceiveBuffer[];
   /** Set when the lane said it left its loop: the pump stops once the ring is empty. */
   done: boolean;
   readonly ended: PromiseWithResolvers<void>;
@@ -156,7 +178,7 @@ export class FuseLanes {
    * when one fails.
    */
   static async start(
-    start: Omit<LaneStart, "type" | "lane" | "control" | "ring" | "fastPath">,
+    start: Omit<LaneStart, "type" | "lane" | "control" | "ring" | "buffers" | "fastPath">,
     options: LaneOptions,
     host: LaneHost,
     logger: Logger,
@@ -188,7 +210,7 @@ export class FuseLanes {
 
   #spawn(
     index: number,
-    start: Omit<LaneStart, "type" | "lane" | "control" | "ring">,
+    start: Omit<LaneStart, "type" | "lane" | "control" | "ring" | "buffers">,
     host: LaneHost,
   ): Promise<void> {
     const control = new Int32Array(
@@ -200,10 +222,15 @@ export class FuseLanes {
     const ring = new BigInt64Array(
       new SharedArrayBuffer(RING_CALLS * RING_RECORD * BigInt64Array.BYTES_PER_ELEMENT),
     );
+    const buffers = Array.from(
+      { length: LANE_BUFFERS },
+      () => allocateReceiveBuffer(LANE_BUFFER_BYTES),
+    );
     const lane: Lane = {
       worker,
       control,
       ring,
+      buffers,
       done: false,
       ended: Promise.withResolvers(),
       destroyed: Promise.withResolvers(),
@@ -238,6 +265,7 @@ export class FuseLanes {
       lane: index,
       control: control.buffer,
       ring: ring.buffer,
+      buffers: buffers.map((buffer) => BigInt(buffer.address)),
     });
     void this.#pump(lane, host);
     return ready.promise;
@@ -268,7 +296,7 @@ export class FuseLanes {
 
   #dispatch(lane: Lane, op: CallbackName, args: unknown[], buffer: number, host: LaneHost): void {
     this.#forwarded++;
-    host.dispatch(op, args, () => {
+    host.dispatch(op, args, lane.buffers[buffer], () => {
       if (buffer < 0) return;
       Atomics.store(lane.control, LaneControl.held + buffer, 0);
       Atomics.add(lane.control, LaneControl.freed, 1);

@@ -1,7 +1,8 @@
 /**
  * FUSE lanes: with worker threads reading from clones of the session's fd,
  * every operation still works (forwarded to the JS thread, replies out of
- * order, WRITE payloads held in lane buffers while the handler waits); the
+ * order, WRITE payloads held in lane buffers while the handler waits, seen
+ * through views of those buffers); the
  * fast path serves what it accepts on the lane and what it declines reaches
  * the handler; a lane that cannot start leaves the mount served by the JS
  * thread alone; unmounting ends the lanes.
@@ -15,6 +16,7 @@ import { MemoryFs } from "./testdata/memory_fs.ts";
 import { fio, run, withMount } from "./testdata/mount_fixture.ts";
 import { expectBytes, expectEqual } from "./testdata/expect.ts";
 import type { FixtureConfig } from "./testdata/lane_fast_path_fixture.ts";
+import { LANE_BUFFERS } from "./fuse_lanes.ts";
 
 const MiB = 1 << 20;
 
@@ -51,9 +53,11 @@ Deno.test("a WRITE forwarded by a lane keeps its payload intact until its reply"
   const regionBytes = MiB;
   const patternOf = (offset: number) => 0x21 * (Math.floor(offset / regionBytes) + 1);
   let verified = 0;
+  const payloadBuffers = new Set<ArrayBufferLike>();
   const fs: MemoryFs = new MemoryFs({
     files: { disk: new Uint8Array(4 * regionBytes) },
     writeGate: async (data, offset) => {
+      payloadBuffers.add(data.buffer);
       const snapshot = data.slice();
       await new Promise((resolve) => setTimeout(resolve, 10));
       expectBytes(data, snapshot, `payload at ${offset} while held`);
@@ -71,6 +75,11 @@ Deno.test("a WRITE forwarded by a lane keeps its payload intact until its reply"
     await fio(`${mountPoint}/disk`, "--rw=write", "--bs=128k", "--iodepth=16", ...jobs);
   }, { lanes: { count: 1 } });
   expectEqual(verified, (4 * regionBytes) / (128 * 1024), "writes verified");
+  // Each payload is a view of one of the lane's buffers, not memory mapped anew per request.
+  assert(
+    payloadBuffers.size <= LANE_BUFFERS,
+    `${payloadBuffers.size} distinct payload buffers for ${LANE_BUFFERS} lane buffers`,
+  );
   for (let region = 0; region < 4; region++) {
     const stored = fs.contents("disk").subarray(region * regionBytes, (region + 1) * regionBytes);
     expectBytes(stored, new Uint8Array(regionBytes).fill(patternOf(region * regionBytes)), "data");

@@ -142,7 +142,8 @@ export class FuseSession {
   #lanes: FuseLanes | undefined;
   /** While a lane's call is dispatched: how to give its buffer back (taken by the request). */
   #laneRelease: (() => void) | undefined;
-  #dispatchingLaneCall = false;
+  /** The lane buffer of the forwarded call being dispatched (undefined outside one). */
+  #laneBuffer: ReceiveBuffer | undefined;
   readonly #initialized = Promise.withResolvers<void>();
   readonly #closed = Promise.withResolvers<void>();
 
@@ -372,7 +373,10 @@ export class FuseSession {
           operations: [...this.#table.functions.keys()],
         },
         options,
-        { dispatch: (op, args, release) => this.#dispatchLaneCall(op, args, release) },
+        {
+          dispatch: (op, args, buffer, release) =>
+            this.#dispatchLaneCall(op, args, buffer, release),
+        },
         this.#logger,
       );
     } catch (error) {
@@ -382,15 +386,20 @@ export class FuseSession {
     }
   }
 
-  #dispatchLaneCall(op: CallbackName, args: unknown[], release: () => void): void {
+  #dispatchLaneCall(
+    op: CallbackName,
+    args: unknown[],
+    buffer: ReceiveBuffer | undefined,
+    release: () => void,
+  ): void {
     const callback = this.#table.functions.get(op);
     assert(callback !== undefined, `a lane forwarded ${op}, which has no handler`);
     this.#laneRelease = release;
-    this.#dispatchingLaneCall = true;
+    this.#laneBuffer = buffer;
     try {
       (callback as (...values: unknown[]) => void)(...args);
     } finally {
-      this.#dispatchingLaneCall = false;
+      this.#laneBuffer = undefined;
       // A call that made no request (forget) gives the buffer back now.
       const unused = this.#laneRelease;
       this.#laneRelease = undefined;
@@ -477,9 +486,8 @@ export class FuseSession {
         if (this.#inFlight === 0) this.#allReplied?.();
       },
       keepPayload: (request: WriteRequest, payload: Deno.PointerObject, size: number) => {
-        if (this.#dispatchingLaneCall) {
-          return new Uint8Array(new Deno.UnsafePointerView(payload).getArrayBuffer(size));
-        }
+        const laneBuffer = this.#laneBuffer;
+        if (laneBuffer !== undefined) return ReceivePool.view(laneBuffer, payload, size);
         const buffer = this.#receiving;
         assert(buffer !== undefined && !this.#receivingKept, "payload outside a receive");
         this.#receivingKept = true;

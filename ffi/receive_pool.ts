@@ -19,6 +19,14 @@ export interface ReceiveBuffer {
   readonly address: number;
 }
 
+/** A new receive buffer of `size` bytes. */
+export function allocateReceiveBuffer(size: number): ReceiveBuffer {
+  const bytes = new Uint8Array(size);
+  const pointer = Deno.UnsafePointer.of(bytes);
+  assert(pointer !== null, "receive buffer has no address");
+  return { bytes, pointer, address: Number(Deno.UnsafePointer.value(pointer)) };
+}
+
 /** A fixed set of equally sized receive buffers. */
 export class ReceivePool {
   readonly #free: ReceiveBuffer[] = [];
@@ -29,10 +37,7 @@ export class ReceivePool {
   constructor(count: number, readonly bufferBytes: number) {
     assert(Number.isSafeInteger(count) && count >= 1, "a receive pool needs at least one buffer");
     for (let index = 0; index < count; index++) {
-      const bytes = new Uint8Array(bufferBytes);
-      const pointer = Deno.UnsafePointer.of(bytes);
-      assert(pointer !== null, "receive buffer has no address");
-      const buffer = { bytes, pointer, address: Number(Deno.UnsafePointer.value(pointer)) };
+      const buffer = allocateReceiveBuffer(bufferBytes);
       this.#free.push(buffer);
       this.#all.add(buffer);
     }
