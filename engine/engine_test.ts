@@ -10,6 +10,8 @@ import { silentLogger } from "../base/log.ts";
 import { BlockStatus, imageStoreKey } from "../meta/mod.ts";
 import { BLOCK, pattern, readInto, startNodes, tickUntil } from "./_test_nodes.ts";
 import { OwnerSession } from "./owner_session.ts";
+import { resyncParallelism } from "./resync.ts";
+import { fdatasync } from "../ffi/libc.ts";
 
 Deno.test("a write through one node is read back through a node without a copy (forwarded to the owner)", async () => {
   const nodes = await startNodes(["n1", "n2", "n3"]);
@@ -248,6 +250,40 @@ Deno.test("a resync cap holds when many copies start at once: each reserves its 
     await settle();
     assert.equal(inSyncOnN2(), 5);
   } finally {
+    await nodes.close();
+  }
+});
+
+Deno.test("a resync goes on pulling while copies already pulled wait for their group's flush", async () => {
+  let gate: PromiseWithResolvers<void> | undefined;
+  const nodes = await startNodes(["n1", "n2"], {}, {
+    syncFile: async (fd) => {
+      await gate?.promise;
+      await fdatasync(fd);
+    },
+  });
+  try {
+    const blocks = resyncParallelism(BLOCK) + 8;
+    await nodes.createImage("vm", blocks, ["n1"]);
+    const n1 = nodes.engine("n1");
+    await n1.write("vm", 0, pattern(4, blocks * BLOCK));
+    await n1.flush("vm");
+    gate = Promise.withResolvers();
+    await nodes.meta.propose({ type: "location.add", name: "vm", node: "n2" });
+    const image = nodes.meta.state().image("vm");
+    const onN2 = nodes.stores.get("n2")!.image(imageStoreKey("vm", image.uid), BLOCK);
+    let pulled = 0;
+    for (let round = 0; round < 500 && pulled < blocks; round++) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      pulled = (await onN2.blockIndexes()).length;
+    }
+    assert.equal(pulled, blocks, "every block was pulled while the first flush waited");
+    assert.equal(image.countsOf("n2").inSync, 0, "none is in sync before its flush");
+    gate.resolve();
+    await tickUntil(nodes, () => image.outOfSyncTotal() === 0, "n2 to be in sync");
+    nodes.expectCopiesIdentical("vm");
+  } finally {
+    gate?.resolve();
     await nodes.close();
   }
 });

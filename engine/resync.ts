@@ -6,6 +6,9 @@
  * the best source (same zone first, then nearest; this node's own copy when
  * it has one), then let the settler flush the target and mark in sync
  * together with the other blocks pulled meanwhile (group commit), unlock.
+ * Only pulls (and the pause after a failed one) count against the
+ * parallelism: a copy waiting for its group's flush has no bytes in flight,
+ * and holding its slot would stall the pulls behind every flush.
  * Each copy reserves a whole block against the rate limiters before it
  * starts and gets back what it did not ship.
  * Progress is the metadata itself, so a restart resumes where it stopped.
@@ -29,6 +32,8 @@ export const RESYNC_BYTES_IN_FLIGHT_MAX = 128 * 1024 * 1024;
 export function resyncParallelism(blockSize: number): number {
   return Math.min(32, Math.max(2, Math.floor(RESYNC_BYTES_IN_FLIGHT_MAX / blockSize)));
 }
+/** Most copies of one image pulled or waiting to settle at once, per unit of parallelism. */
+export const RESYNC_SETTLING_FACTOR = 4;
 /** How long a copy that could not be made waits before it is tried again. */
 export const RESYNC_RETRY_DELAY_MS = 1000;
 
@@ -147,13 +152,19 @@ export class ResyncRunner {
 
   async #loop(): Promise<void> {
     const { session } = this.#options;
-    const inFlight = new Set<Promise<void>>();
+    /** Every copy under way, until it settled or gave up. */
+    const copies = new Set<Promise<void>>();
+    /** The slots of copies pulling, or pausing after a failure. */
+    const slots = new Set<Promise<void>>();
     while (this.#running && session.active) {
       const image = session.image();
       const parallelism = resyncParallelism(image.blockSize);
-      const room = parallelism - inFlight.size;
+      const room = Math.min(
+        parallelism - slots.size,
+        parallelism * RESYNC_SETTLING_FACTOR - copies.size,
+      );
       const tasks = room > 0 ? nextResyncTasks(image, this.#options.health, this.#busy, room) : [];
-      if (tasks.length === 0 && inFlight.size === 0) {
+      if (tasks.length === 0 && copies.size === 0) {
         if (image.outOfSyncTotal() === 0 && session.kind === "resync") break;
         await this.#idle(1000);
         continue;
@@ -161,19 +172,23 @@ export class ResyncRunner {
       for (const task of tasks) {
         const key = `${task.target}/${task.block}`;
         this.#busy.add(key);
-        const work = this.#copy(task, image.blockSize).then(async (copied) => {
+        const pulled = Promise.withResolvers<void>();
+        const copy = this.#copy(task, image.blockSize, pulled.resolve).then(async (copied) => {
           if (!copied) await this.#options.sleep(RESYNC_RETRY_DELAY_MS);
         }).finally(() => {
           this.#busy.delete(key);
-          inFlight.delete(work);
+          copies.delete(copy);
+          pulled.resolve();
         });
-        inFlight.add(work);
+        copies.add(copy);
+        const slot = pulled.promise.then(() => void slots.delete(slot));
+        slots.add(slot);
       }
-      if (inFlight.size >= parallelism || tasks.length === 0) {
-        await Promise.race([...inFlight, this.#idle(1000)]);
+      if (slots.size >= parallelism || tasks.length === 0) {
+        await Promise.race([...slots, ...copies, this.#idle(1000)]);
       }
     }
-    await Promise.all(inFlight);
+    await Promise.all(copies);
     this.#running = false;
     if (session.active && session.kind === "resync") await session.release();
   }
@@ -192,8 +207,11 @@ export class ResyncRunner {
     for (const limiter of this.#options.limiters) limiter.charge(bytes);
   }
 
-  /** Brings one copy in sync; false when it could not (it is retried after a pause). */
-  async #copy(task: ResyncTask, blockSize: number): Promise<boolean> {
+  /**
+   * Brings one copy in sync; false when it could not (it is retried after a
+   * pause). Calls `pulled` once the target holds the bytes, before settling.
+   */
+  async #copy(task: ResyncTask, blockSize: number, pulled: () => void): Promise<boolean> {
     const { session, health, channels, limiters } = this.#options;
     // A whole block is reserved before the copy starts; what it did not ship is given back.
     let shipped = 0;
@@ -214,11 +232,12 @@ export class ResyncRunner {
         },
       );
       if (source === undefined) return false;
-      const pulled = await channels.to(task.target).pull(session.header(task.block, 0, 0), source);
-      shipped = pulled.bytes;
-      await this.#settler.settle(task.target, task.block, pulled.bootId);
+      const pull = await channels.to(task.target).pull(session.header(task.block, 0, 0), source);
+      shipped = pull.bytes;
+      pulled();
+      await this.#settler.settle(task.target, task.block, pull.bootId);
       if (task.target !== this.#options.nodeId) health.succeeded(task.target);
-      this.#options.onCopied?.(task, pulled.bytes);
+      this.#options.onCopied?.(task, pull.bytes);
       return true;
     } catch (error) {
       if (error instanceof UkaiError && error.code === "STALE_EPOCH") session.lose(error.message);
