@@ -37,6 +37,7 @@
 import { assert } from "../base/assert.ts";
 import { pread } from "../ffi/libc.ts";
 import { writeInPieces } from "../store/mod.ts";
+import { LATENCY_BUCKETS_SECONDS, latencyBucketOf } from "./stats.ts";
 
 /** Images with permits at once. */
 export const PERMIT_SLOTS = 64;
@@ -65,8 +66,13 @@ const ENTRY_KIND = 3;
 const ENTRY_FD = 4;
 const ENTRY_GENERATION = 5;
 const ENTRY_WRITTEN = 6;
-// Per slot, BigInt64 counters: read ops, read bytes, write ops, write bytes.
-const COUNTERS = 4;
+// Per slot, BigInt64 counters: read ops, read bytes, write ops, write bytes, then per kind (read,
+// write) a latency histogram: the count of each bucket (stats.ts bounds, then +Inf) and the sum in ns.
+const BUCKETS = LATENCY_BUCKETS_SECONDS.length + 1;
+const HISTOGRAM_CELLS = BUCKETS + 1;
+const READ_HISTOGRAM = 4;
+const WRITE_HISTOGRAM = READ_HISTOGRAM + HISTOGRAM_CELLS;
+const COUNTERS = WRITE_HISTOGRAM + HISTOGRAM_CELLS;
 
 const INT32_CELLS = PERMIT_SLOTS * SLOT_CELLS + PERMIT_ENTRIES * ENTRY_CELLS;
 
@@ -98,12 +104,20 @@ function entryBases(slot: number, block: number): readonly [number, number] {
   return [base + first * ENTRY_CELLS, base + (first + 1) * ENTRY_CELLS];
 }
 
+/** Latencies lanes observed: per-bucket counts (stats.ts bounds, then +Inf) and their sum. */
+export interface LaneLatencies {
+  readonly counts: number[];
+  readonly sumSeconds: number;
+}
+
 /** I/O counted by lanes since the last {@link LanePermits.takeCounts}. */
 export interface LaneCounts {
   readOps: number;
   readBytes: number;
   writeOps: number;
   writeBytes: number;
+  readLatency: LaneLatencies;
+  writeLatency: LaneLatencies;
 }
 
 interface SlotState {
@@ -243,7 +257,18 @@ export class LanePermits {
     const counters = this.#views.counters;
     const base = state.slot * COUNTERS;
     const take = (index: number) => Number(Atomics.exchange(counters, base + index, 0n));
-    return { readOps: take(0), readBytes: take(1), writeOps: take(2), writeBytes: take(3) };
+    const latencies = (first: number): LaneLatencies => ({
+      counts: Array.from({ length: BUCKETS }, (_, bucket) => take(first + bucket)),
+      sumSeconds: take(first + BUCKETS) / 1e9,
+    });
+    return {
+      readOps: take(0),
+      readBytes: take(1),
+      writeOps: take(2),
+      writeBytes: take(3),
+      readLatency: latencies(READ_HISTOGRAM),
+      writeLatency: latencies(WRITE_HISTOGRAM),
+    };
   }
 
   /**
@@ -294,6 +319,7 @@ export class LanePermitReader {
 
   /** Reads into `target`; the byte count, or -1 to decline. */
   read(uid: number, offset: number, target: Uint8Array<ArrayBuffer>): number {
+    const started = performance.now();
     const slot = this.#slotOf(uid);
     if (slot < 0) return -1;
     const { cells, counters } = this.#views;
@@ -313,6 +339,7 @@ export class LanePermitReader {
       }
       Atomics.add(counters, slot * COUNTERS, 1n);
       Atomics.add(counters, slot * COUNTERS + 1, BigInt(target.length));
+      this.#observe(slot * COUNTERS + READ_HISTOGRAM, started);
       return target.length;
     } catch {
       return -1;
@@ -323,6 +350,7 @@ export class LanePermitReader {
 
   /** Writes `data`; false to decline. */
   write(uid: number, offset: number, data: Uint8Array<ArrayBuffer>): boolean {
+    const started = performance.now();
     const slot = this.#slotOf(uid);
     if (slot < 0) return false;
     const { cells, counters } = this.#views;
@@ -346,6 +374,7 @@ export class LanePermitReader {
       }
       Atomics.add(counters, slot * COUNTERS + 2, 1n);
       Atomics.add(counters, slot * COUNTERS + 3, BigInt(data.length));
+      this.#observe(slot * COUNTERS + WRITE_HISTOGRAM, started);
       return true;
     } catch {
       return false;
@@ -373,6 +402,14 @@ export class LanePermitReader {
       if (ok && Atomics.load(cells, base + ENTRY_SEQUENCE) === before) return { entry: base, fd };
     }
     return undefined;
+  }
+
+  /** Counts an operation that started at `started` (ms) in the histogram at `base`. */
+  #observe(base: number, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    const counters = this.#views.counters;
+    Atomics.add(counters, base + latencyBucketOf(seconds), 1n);
+    Atomics.add(counters, base + BUCKETS, BigInt(Math.round(seconds * 1e9)));
   }
 
   #leave(inside: number): void {

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { closeFile, ftruncate, openFile, OpenFlags, pread } from "../ffi/libc.ts";
 import { LanePermitReader, LanePermits, PERMIT_ENTRIES, PermitKind } from "./lane_permits.ts";
+import { LATENCY_BUCKETS_SECONDS } from "./stats.ts";
 
 const BLOCK = 4096;
 
@@ -66,18 +67,22 @@ Deno.test("a lane writes and reads a granted block through its descriptor, withi
 
     assert.deepEqual(permits.takeWritten(7), new Set([0]), "block 0 was written");
     assert.equal(permits.takeWritten(7).size, 0, "and not written again since");
-    assert.deepEqual(permits.takeCounts(7), {
-      readOps: 1,
-      readBytes: 100,
-      writeOps: 1,
-      writeBytes: 100,
-    });
-    assert.deepEqual(permits.takeCounts(7), {
-      readOps: 0,
-      readBytes: 0,
-      writeOps: 0,
-      writeBytes: 0,
-    });
+    const counts = permits.takeCounts(7)!;
+    assert.deepEqual(
+      [counts.readOps, counts.readBytes, counts.writeOps, counts.writeBytes],
+      [1, 100, 1, 100],
+    );
+    for (const latency of [counts.readLatency, counts.writeLatency]) {
+      assert.equal(latency.counts.length, LATENCY_BUCKETS_SECONDS.length + 1);
+      assert.equal(latency.counts.reduce((sum, count) => sum + count), 1, "one timed operation");
+      assert.ok(latency.sumSeconds > 0 && latency.sumSeconds < 10, `${latency.sumSeconds} s`);
+    }
+    const none = permits.takeCounts(7)!;
+    assert.deepEqual(
+      [none.readOps, none.readBytes, none.writeOps, none.writeBytes, none.writeLatency.sumSeconds],
+      [0, 0, 0, 0, 0],
+    );
+    assert.ok(none.readLatency.counts.every((count) => count === 0), "taken");
 
     permits.revoke(7);
     assert.deepEqual(absorbed, [], "no lane wrote since the last take");

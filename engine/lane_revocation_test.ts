@@ -71,6 +71,7 @@ Deno.test("a lane's write lands in the block file, is counted, and only the next
       4,
       "two synchronous writes (one took ownership) and two lane writes",
     );
+    assert.equal(stats.writeLatency.count, 4, "lane writes are in the latency histogram");
   } finally {
     await nodes.close();
   }

@@ -158,6 +158,8 @@ export class Ownerships {
         stats.readBytes += counts.readBytes;
         stats.writeOps += counts.writeOps;
         stats.writeBytes += counts.writeBytes;
+        stats.readLatency.merge(counts.readLatency.counts, counts.readLatency.sumSeconds);
+        stats.writeLatency.merge(counts.writeLatency.counts, counts.writeLatency.sumSeconds);
         this.#options.timer.countRead(name, this.#options.nodeId, counts.readBytes);
       },
     });

@@ -29,6 +29,16 @@ export const LATENCY_BUCKETS_SECONDS = [
   2.5,
 ] as const;
 
+/** The bucket of a latency of `seconds`: the first bound it does not exceed, else the last (+Inf). */
+export function latencyBucketOf(seconds: number): number {
+  let bucket = 0;
+  for (const bound of LATENCY_BUCKETS_SECONDS) {
+    if (seconds <= bound) break;
+    bucket++;
+  }
+  return bucket;
+}
+
 /** A latency histogram: per-bucket counts (not cumulative), sum and count. */
 export class LatencyHistogram {
   readonly counts = new Array<number>(LATENCY_BUCKETS_SECONDS.length + 1).fill(0);
@@ -37,14 +47,19 @@ export class LatencyHistogram {
 
   /** Records one observation. */
   observe(seconds: number): void {
-    let bucket = 0;
-    for (const bound of LATENCY_BUCKETS_SECONDS) {
-      if (seconds <= bound) break;
-      bucket++;
-    }
+    const bucket = latencyBucketOf(seconds);
     this.counts[bucket] = (this.counts[bucket] ?? 0) + 1;
     this.sumSeconds += seconds;
     this.count++;
+  }
+
+  /** Adds observations made elsewhere: per-bucket `counts` (as {@link counts}) and their sum. */
+  merge(counts: readonly number[], sumSeconds: number): void {
+    for (const [bucket, count] of counts.entries()) {
+      this.counts[bucket] = (this.counts[bucket] ?? 0) + count;
+      this.count += count;
+    }
+    this.sumSeconds += sumSeconds;
   }
 
   /** Cumulative counts per bound, the last one for +Inf. */

@@ -5,7 +5,14 @@
 
 import assert from "node:assert/strict";
 import { UkaiError } from "../base/errors.ts";
-import { checkStatsSummary, ImageStats, StatsRegistry } from "./stats.ts";
+import {
+  checkStatsSummary,
+  ImageStats,
+  LATENCY_BUCKETS_SECONDS,
+  latencyBucketOf,
+  LatencyHistogram,
+  StatsRegistry,
+} from "./stats.ts";
 
 Deno.test("ImageStats.summary() gives counters and latency bounds in milliseconds", () => {
   const stats = new ImageStats();
@@ -49,4 +56,22 @@ Deno.test("checkStatsSummary() accepts a summary and names the first bad field",
         error.message.includes(`"${field}"`),
     );
   }
+});
+
+Deno.test("LatencyHistogram.merge() adds buckets counted elsewhere (FUSE lanes) like observations", () => {
+  const observed = new LatencyHistogram();
+  const merged = new LatencyHistogram();
+  const lane = new Array<number>(LATENCY_BUCKETS_SECONDS.length + 1).fill(0);
+  for (const seconds of [0.00003, 0.0002, 0.0002, 0.004, 30]) {
+    observed.observe(seconds);
+    lane[latencyBucketOf(seconds)]!++;
+  }
+  merged.observe(0.0002);
+  merged.merge(lane, 0.00003 + 0.0002 + 0.0002 + 0.004 + 30);
+  observed.observe(0.0002);
+  assert.deepEqual(merged.counts, observed.counts);
+  assert.equal(merged.count, 6);
+  assert.ok(Math.abs(merged.sumSeconds - observed.sumSeconds) < 1e-9);
+  assert.deepEqual(merged.summary(), observed.summary());
+  assert.equal(latencyBucketOf(30), LATENCY_BUCKETS_SECONDS.length, "past the last bound: +Inf");
 });
