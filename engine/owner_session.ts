@@ -358,6 +358,8 @@ export class OwnerSession {
   }
 
   async #activate(blocks: readonly number[]): Promise<void> {
+    const last = blocks.at(-1);
+    if (last !== undefined) this.activity.activateAhead(last);
     const inactive = this.activity.inactive(blocks);
     if (inactive.length === 0) return;
     try {
